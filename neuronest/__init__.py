@@ -1,0 +1,1 @@
+"""NeuroNest: accounts, isolated code runtimes and orchestration of LLM work."""

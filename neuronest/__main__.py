@@ -1,0 +1,3 @@
+from neuronest.cli import main
+
+main()

@@ -1,0 +1,70 @@
+"""The ASGI application: GraphQL at /graphql, the legacy REST API under /api, health probes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from neuronest import health
+from neuronest.config import Settings, get_settings
+from neuronest.db import migrate
+from neuronest.errors import AppError
+from neuronest.graphql.router import graphql_router
+from neuronest.rest import auth as auth_rest
+from neuronest.services import Services
+
+log = logging.getLogger("neuronest")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.is_embedded:
+            await migrate(settings)
+        services = Services(settings)
+        await services.start()
+        app.state.services = services
+        try:
+            yield
+        finally:
+            await services.close()
+
+    app = FastAPI(
+        title="NeuroNest",
+        version="0.1.0",
+        description=(
+            "Accounts, isolated code runtimes and orchestration of LLM work. GraphQL (the primary "
+            "API, with subscriptions) is at `/graphql`; these are the legacy REST routes."
+        ),
+        lifespan=lifespan,
+    )
+
+    @app.exception_handler(AppError)
+    async def app_error(_: Request, error: AppError) -> JSONResponse:
+        return JSONResponse(
+            {"detail": error.message}, status_code=error.status, headers=error.headers()
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, error: RequestValidationError) -> JSONResponse:
+        detail = [
+            {"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in error.errors()
+        ]
+        return JSONResponse({"detail": detail}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, error: Exception) -> JSONResponse:
+        log.error("unexpected error", exc_info=error)
+        return JSONResponse({"detail": "Internal server error"}, status_code=500)
+
+    app.include_router(health.router)
+    app.include_router(auth_rest.router)
+    app.include_router(graphql_router(), prefix="/graphql")
+    return app

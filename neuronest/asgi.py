@@ -1,0 +1,3 @@
+from neuronest.app import create_app
+
+app = create_app()

@@ -1,0 +1,155 @@
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+
+import strawberry
+from strawberry.types import Info
+
+from neuronest.auth import service
+from neuronest.auth.models import User as UserRow
+from neuronest.graphql.context import Context
+from neuronest.graphql.scalars import DateTime
+
+
+@strawberry.type
+class User:
+    id: strawberry.ID
+    email: str
+    name: str
+    is_active: bool
+    created_at: DateTime  # type: ignore[valid-type]
+
+    @classmethod
+    def of(cls, row: UserRow) -> User:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            email=row.email,
+            name=row.name,
+            is_active=row.is_active,
+            created_at=row.created_at,
+        )
+
+
+@strawberry.type
+class AuthPayload:
+    access_token: str
+    token_type: str
+    expires_in: int
+    user: User
+
+    @classmethod
+    def of(cls, issued: service.IssuedToken) -> AuthPayload:
+        return cls(
+            access_token=issued.access_token,
+            token_type=issued.token_type,
+            expires_in=issued.expires_in,
+            user=User.of(issued.user),
+        )
+
+
+@strawberry.type
+class Message:
+    message: str
+
+
+@strawberry.input
+class RegisterInput:
+    email: str
+    password: str
+    name: str = ""
+
+
+@strawberry.input
+class LoginInput:
+    email: str
+    password: str
+
+
+@strawberry.input
+class UpdateMeInput:
+    name: str | None = None
+    email: str | None = None
+
+
+@strawberry.input
+class ChangePasswordInput:
+    current_password: str
+    new_password: str
+
+
+@strawberry.input
+class ForgotPasswordInput:
+    email: str
+
+
+@strawberry.input
+class ResetPasswordInput:
+    token: str
+    new_password: str
+
+
+@strawberry.type
+class AuthQuery:
+    @strawberry.field(description="The signed-in user.")
+    async def me(self, info: Info[Context, None]) -> User:
+        return User.of(await info.context.user())
+
+
+@strawberry.type
+class AuthMutation:
+    @strawberry.mutation
+    async def register(self, input: RegisterInput) -> AuthPayload:
+        issued = await service.register(email=input.email, password=input.password, name=input.name)
+        return AuthPayload.of(issued)
+
+    @strawberry.mutation
+    async def login(self, info: Info[Context, None], input: LoginInput) -> AuthPayload:
+        issued = await service.login(
+            email=input.email, password=input.password, client=info.context.client
+        )
+        return AuthPayload.of(issued)
+
+    @strawberry.mutation(description="Revokes the token used for this request.")
+    async def logout(self, info: Info[Context, None]) -> Message:
+        await service.logout(session=await info.context.session())
+        return Message(message="Successfully logged out")
+
+    @strawberry.mutation
+    async def update_me(self, info: Info[Context, None], input: UpdateMeInput) -> User:
+        user = await service.update_me(
+            actor=await info.context.user(), name=input.name, email=input.email
+        )
+        return User.of(user)
+
+    @strawberry.mutation(description="Also revokes every token issued before.")
+    async def change_password(
+        self, info: Info[Context, None], input: ChangePasswordInput
+    ) -> Message:
+        await service.change_password(
+            actor=await info.context.user(),
+            current_password=input.current_password,
+            new_password=input.new_password,
+        )
+        return Message(message="Password changed successfully")
+
+    @strawberry.mutation
+    async def forgot_password(self, input: ForgotPasswordInput) -> Message:
+        return Message(message=await service.forgot_password(email=input.email))
+
+    @strawberry.mutation
+    async def reset_password(self, input: ResetPasswordInput) -> Message:
+        await service.reset_password(token=input.token, new_password=input.new_password)
+        return Message(message="Password reset successfully")
+
+
+@strawberry.type
+class AuthSubscription:
+    @strawberry.subscription(
+        description="The signed-in user now, then again after each profile change."
+    )
+    async def me_updates(self, info: Info[Context, None]) -> AsyncGenerator[User, None]:
+        user = await info.context.user()
+        yield User.of(user)
+        async for _ in info.context.live(service.profile_channel(user.id)):
+            await user.refresh_from_db()
+            yield User.of(user)

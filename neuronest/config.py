@@ -1,0 +1,83 @@
+"""All configuration, read once from `NEURONEST_*` environment variables."""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+WEAK_SECRET_LENGTH = 32
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="NEURONEST_", extra="ignore")
+
+    env: Literal["development", "production"] = "development"
+    data_dir: Path = Path(".data")
+    database_url: str | None = None
+    redis_url: str | None = None
+    secret_key: str | None = None
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str = "http://127.0.0.1:8000"
+
+    access_token_ttl: int = Field(86400, gt=0)
+    bcrypt_rounds: int = Field(12, ge=4, le=16)
+    login_max_failures: int = Field(5, gt=0)
+    login_failure_window: int = Field(900, gt=0)
+    reset_token_ttl: int = Field(3600, gt=0)
+    smtp_url: str | None = None
+    mail_from: str = "NeuroNest <no-reply@localhost>"
+
+    graphql_max_depth: int = Field(12, gt=0)
+
+    runtime_backend: Literal["auto", "docker", "sandbox"] = "auto"
+    docker_network: Literal["bridge", "host", "none"] = "host"
+    docker_url: str | None = None
+    runtime_images: dict[str, str] = {
+        "python": "neuronest/runtime-python:latest",
+        "node": "neuronest/runtime-node:latest",
+        "bash": "neuronest/runtime-bash:latest",
+    }
+
+    llm_base_url: str | None = None
+    llm_api_key: str | None = None
+    llm_default_model: str = "gpt-4o-mini"
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite://{(self.data_dir / 'neuronest.sqlite3').resolve()}"
+
+    @property
+    def is_embedded(self) -> bool:
+        return self.redis_url is None
+
+    def resolved_secret_key(self) -> str:
+        """The signing key; generated once into the data dir when none is configured."""
+        if self.secret_key:
+            if self.env == "production" and len(self.secret_key) < WEAK_SECRET_LENGTH:
+                raise ValueError(
+                    f"NEURONEST_SECRET_KEY must be at least {WEAK_SECRET_LENGTH} characters "
+                    "in production"
+                )
+            return self.secret_key
+        if self.env == "production":
+            raise ValueError("NEURONEST_SECRET_KEY must be set in production")
+        path = self.data_dir / "secret_key"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,62 @@
+"""Database setup: one Tortoise app whose migrations live in the top-level `migrations/`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tortoise import Tortoise, connections
+from tortoise.migrations.api.migrate import migrate as tortoise_migrate
+
+from neuronest.config import Settings
+
+APP_LABEL = "models"
+MODEL_MODULES = [
+    "neuronest.auth.models",
+]
+
+
+def tortoise_config(settings: Settings) -> dict[str, Any]:
+    url = settings.resolved_database_url
+    if url.startswith("sqlite://"):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if url.startswith("postgresql://"):
+        url = "postgres://" + url.removeprefix("postgresql://")
+    return {
+        "connections": {"default": url},
+        "apps": {
+            APP_LABEL: {
+                "models": MODEL_MODULES,
+                "default_connection": "default",
+                "migrations": "migrations",
+            }
+        },
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+async def migrate(settings: Settings) -> None:
+    """Apply every migration; safe to run on an up-to-date database."""
+    await tortoise_migrate(config=tortoise_config(settings))
+    await Tortoise.close_connections()
+
+
+async def open_db(settings: Settings) -> None:
+    await Tortoise.init(config=tortoise_config(settings), _enable_global_fallback=True)
+
+
+async def close_db() -> None:
+    await Tortoise.close_connections()
+
+
+async def ping_db() -> None:
+    await connections.get("default").execute_query("SELECT 1")
+
+
+def __getattr__(name: str) -> Any:
+    # `tortoise -c neuronest.db.TORTOISE_ORM makemigrations` reads the config from here.
+    if name == "TORTOISE_ORM":
+        from neuronest.config import get_settings
+
+        return tortoise_config(get_settings())
+    raise AttributeError(name)

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+
+from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
+
+from neuronest.events.bus import EventBus, Message
+
+log = logging.getLogger(__name__)
+
+
+class RedisEventBus(EventBus):
+    """Redis pub/sub shared by all API processes; one connection serves every local subscriber."""
+
+    def __init__(self, redis: Redis) -> None:
+        super().__init__()
+        self._redis = redis
+        self._pubsub: PubSub = redis.pubsub(ignore_subscribe_messages=True)
+        self._reader: asyncio.Task[None] | None = None
+        self._pending: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        # Subscribing to a placeholder keeps the connection in pub/sub mode from the start.
+        await self._pubsub.subscribe("neuronest:bus")
+        self._reader = asyncio.create_task(self._read(), name="event-bus-reader")
+
+    async def close(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+        await self._pubsub.aclose()
+
+    async def publish(self, channel: str, message: Message) -> None:
+        await self._redis.publish(channel, json.dumps(message, default=str))
+
+    async def _listen(self, channels: list[str]) -> None:
+        await self._pubsub.subscribe(*channels)
+
+    def _forget(self, channels: list[str]) -> None:
+        task = asyncio.create_task(self._pubsub.unsubscribe(*channels))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _read(self) -> None:
+        while True:
+            try:
+                item = await self._pubsub.get_message(timeout=1.0)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("event bus connection failed; retrying")
+                await asyncio.sleep(0.5)
+                continue
+            if item is None or item.get("type") != "message":
+                continue
+            channel = item["channel"]
+            if isinstance(channel, bytes):
+                channel = channel.decode()
+            self._dispatch(channel, json.loads(item["data"]))

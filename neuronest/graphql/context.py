@@ -1,0 +1,66 @@
+"""Who is asking: the user behind the `Authorization` header or the websocket `connection_init`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.requests import HTTPConnection
+from strawberry.fastapi import BaseContext
+
+from neuronest.auth import service as auth
+from neuronest.auth.models import User
+from neuronest.errors import Unauthenticated
+from neuronest.events.bus import Message
+from neuronest.services import services
+
+
+def bearer_token(value: object) -> str | None:
+    if not isinstance(value, str):
+        return None
+    scheme, _, token = value.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+class Context(BaseContext):
+    def __init__(self, connection: HTTPConnection | None = None) -> None:
+        super().__init__()
+        self.connection = connection
+        self.connection_params: dict[str, Any] | None = None
+        self._session: auth.Session | None = None
+        self.client = connection.client.host if connection and connection.client else "unknown"
+
+    def _token(self) -> str | None:
+        if self.connection_params is not None:
+            params = self.connection_params
+            return bearer_token(params.get("Authorization") or params.get("authorization"))
+        if self.connection is not None:
+            return bearer_token(self.connection.headers.get("authorization"))
+        return None
+
+    async def session(self) -> auth.Session:
+        if self._session is None:
+            token = self._token()
+            if token is None:
+                raise Unauthenticated("Authentication required")
+            self._session = await auth.authenticate(token)
+        return self._session
+
+    async def user(self) -> User:
+        return (await self.session()).user
+
+    async def live(self, *channels: str) -> AsyncIterator[tuple[str, Message]]:
+        """Events of `channels` until the session's token is revoked, which ends the stream."""
+        session = await self.session()
+        revocations = auth.auth_channel(session.user.id)
+        with await services().bus.subscribe(revocations, *channels) as subscription:
+            # A token revoked between authentication and subscribing is caught here.
+            await auth.authenticate(self._token() or "")
+            async for channel, message in subscription:
+                if channel == revocations:
+                    if auth.is_revoked_by(message, session.claims):
+                        raise Unauthenticated("Token has been revoked")
+                    continue
+                yield channel, message

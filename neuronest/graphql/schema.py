@@ -1,0 +1,38 @@
+"""The schema, composed from each domain's query, mutation and subscription parts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import ParserCache, QueryDepthLimiter, ValidationCache
+from strawberry.schema.config import StrawberryConfig
+from strawberry.tools import merge_types
+
+from neuronest.auth.graphql import AuthMutation, AuthQuery, AuthSubscription
+from neuronest.config import get_settings
+from neuronest.graphql.errors import ErrorCodes
+
+Query = merge_types("Query", (AuthQuery,))
+Mutation = merge_types("Mutation", (AuthMutation,))
+Subscription = merge_types("Subscription", (AuthSubscription,))
+
+
+class Schema(strawberry.Schema):
+    def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
+        """ErrorCodes already logged what was unexpected; expected errors are not log-worthy."""
+
+
+schema = Schema(
+    query=Query,
+    mutation=Mutation,
+    subscription=Subscription,
+    config=StrawberryConfig(auto_camel_case=True),
+    extensions=[
+        ErrorCodes,
+        lambda: QueryDepthLimiter(max_depth=get_settings().graphql_max_depth),
+        lambda: ParserCache(maxsize=512),
+        lambda: ValidationCache(maxsize=512),
+    ],
+)

@@ -1,0 +1,56 @@
+"""Liveness (`/healthz`) and readiness (`/readyz`: every dependency answers)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from neuronest.db import ping_db
+from neuronest.runtimes.probe import active_backend
+from neuronest.services import services
+
+router = APIRouter(tags=["health"])
+CHECK_TIMEOUT = 3.0
+
+
+@router.get("/healthz", summary="The process is alive")
+async def healthz() -> JSONResponse:
+    return JSONResponse({"status": "ok"})
+
+
+async def _check_redis() -> str:
+    redis = services().redis
+    if redis is None:
+        return "not configured (in-process jobs and events)"
+    await redis.ping()
+    return "ok"
+
+
+async def _check_database() -> str:
+    await ping_db()
+    return "ok"
+
+
+async def _check_runtime() -> str:
+    return await active_backend(services().settings)
+
+
+@router.get("/readyz", summary="Database, Redis and a runtime backend answer")
+async def readyz() -> JSONResponse:
+    checks = {"database": _check_database, "redis": _check_redis, "runtime": _check_runtime}
+    results: dict[str, str] = {}
+    down: list[str] = []
+    for name, check in checks.items():
+        try:
+            results[name] = await asyncio.wait_for(check(), CHECK_TIMEOUT)
+        except Exception as error:
+            results[name] = f"down: {error or type(error).__name__}"
+            down.append(name)
+    if down:
+        return JSONResponse(
+            {"status": "unavailable", "detail": f"down: {', '.join(down)}", "checks": results},
+            status_code=503,
+        )
+    return JSONResponse({"status": "ok", "checks": results})

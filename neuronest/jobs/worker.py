@@ -1,0 +1,39 @@
+"""The arq worker: `neuronest worker` runs every registered job against the shared Redis."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from arq.connections import RedisSettings
+from arq.worker import Worker, func
+
+from neuronest.config import Settings
+from neuronest.jobs.registry import load_all_jobs
+from neuronest.services import Services
+
+log = logging.getLogger(__name__)
+
+
+def build_worker(settings: Settings) -> Worker:
+    if not settings.redis_url:
+        raise SystemExit("neuronest worker needs NEURONEST_REDIS_URL")
+    services = Services(settings)
+
+    async def on_startup(ctx: dict[str, Any]) -> None:
+        await services.start()
+        ctx["services"] = services
+
+    async def on_shutdown(ctx: dict[str, Any]) -> None:
+        await services.close()
+
+    functions = [func(f, name=name, keep_result=0) for name, f in load_all_jobs().items()]
+    return Worker(
+        functions=functions,
+        redis_settings=RedisSettings.from_dsn(settings.redis_url),
+        on_startup=on_startup,
+        on_shutdown=on_shutdown,
+        max_jobs=100,
+        handle_signals=True,
+        keep_result=0,
+    )

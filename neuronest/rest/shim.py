@@ -1,0 +1,156 @@
+"""The legacy REST API as a table: each route runs one GraphQL operation in-process.
+
+Aliases in the operation give the snake_case shapes of the API reference, so REST and GraphQL run
+the same resolvers and services and cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import APIRouter, Body, Query, Request
+from fastapi.responses import JSONResponse
+from graphql import GraphQLError
+from pydantic import BaseModel
+
+from neuronest.errors import CODE_TO_ERROR, INTERNAL_CODE
+from neuronest.graphql.context import Context
+from neuronest.graphql.errors import VALIDATION_CODE
+from neuronest.graphql.schema import schema
+
+
+class ErrorBody(BaseModel):
+    detail: Any
+
+
+@dataclass(frozen=True)
+class QueryParam:
+    name: str
+    type: Any = str
+    default: Any = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    summary: str
+    operation: str
+    response: Any
+    status: int = 200
+    body: type[BaseModel] | None = None
+    query: Sequence[QueryParam] = ()
+    public: bool = False
+    errors: Sequence[int] = field(default=(422,))
+
+
+def camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def _status_of(error: GraphQLError) -> tuple[int, dict[str, str]]:
+    extensions = error.extensions or {}
+    code = extensions.get("code", INTERNAL_CODE)
+    if code == VALIDATION_CODE:
+        return 422, {}
+    error_class = CODE_TO_ERROR.get(code)
+    if error_class is None:
+        return 500, {}
+    headers: dict[str, str] = {}
+    if code == "UNAUTHENTICATED":
+        headers["WWW-Authenticate"] = "Bearer"
+    if "retry_after" in extensions:
+        headers["Retry-After"] = str(extensions["retry_after"])
+    return error_class.status, headers
+
+
+def _error_response(error: GraphQLError) -> JSONResponse:
+    status, headers = _status_of(error)
+    return JSONResponse({"detail": error.message}, status_code=status, headers=headers)
+
+
+def _endpoint(route: Route) -> Callable[..., Awaitable[JSONResponse]]:
+    path_params = re.findall(r"{(\w+)}", route.path)
+
+    async def endpoint(request: Request, **params: Any) -> JSONResponse:
+        variables: dict[str, Any] = {}
+        for name in path_params:
+            variables[camel(name)] = params[name]
+        for query_param in route.query:
+            if params.get(query_param.name) is not None:
+                variables[camel(query_param.name)] = params[query_param.name]
+        body = params.get("body")
+        if isinstance(body, BaseModel):
+            raw = body.model_dump(exclude_unset=True)
+            variables["input"] = {camel(key): value for key, value in raw.items()}
+        result = await schema.execute(
+            route.operation, variable_values=variables, context_value=Context(request)
+        )
+        if result.errors:
+            return _error_response(result.errors[0])
+        assert result.data is not None
+        return JSONResponse(result.data["result"], status_code=route.status)
+
+    parameters = [
+        inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Request)
+    ]
+    parameters += [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=str)
+        for name in path_params
+    ]
+    parameters += [
+        inspect.Parameter(
+            q.name,
+            inspect.Parameter.KEYWORD_ONLY,
+            annotation=q.type | None,
+            default=Query(q.default, description=q.description),
+        )
+        for q in route.query
+    ]
+    if route.body is not None:
+        parameters.append(
+            inspect.Parameter(
+                "body", inspect.Parameter.KEYWORD_ONLY, annotation=route.body, default=Body(...)
+            )
+        )
+    endpoint.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    return endpoint
+
+
+ERROR_DESCRIPTIONS = {
+    401: "Missing, invalid, expired or revoked token",
+    403: "The account is inactive",
+    404: "No such object (or it belongs to someone else)",
+    409: "Conflicts with the current state",
+    422: "Invalid input; `detail` says which field and why",
+    429: "Too many attempts; see Retry-After",
+}
+
+
+def build_router(routes: Sequence[Route], tag: str) -> APIRouter:
+    router = APIRouter(tags=[tag])
+    for route in routes:
+        codes = set(route.errors) | ({422} if route.body or route.query else set())
+        if not route.public:
+            codes |= {401, 403}
+        responses: dict[int | str, dict[str, Any]] = {
+            code: {"model": ErrorBody, "description": ERROR_DESCRIPTIONS[code]}
+            for code in sorted(codes)
+        }
+        router.add_api_route(
+            route.path,
+            _endpoint(route),
+            methods=[route.method],
+            summary=route.summary,
+            status_code=route.status,
+            response_model=route.response,
+            responses=responses,
+            response_class=JSONResponse,
+        )
+    return router

@@ -1,0 +1,53 @@
+"""The process-wide adapters (database, Redis, jobs, events) chosen from configuration."""
+
+from __future__ import annotations
+
+from arq.connections import ArqRedis, RedisSettings, create_pool
+from redis.asyncio import Redis
+
+from neuronest.config import Settings
+from neuronest.db import close_db, open_db
+from neuronest.events import EventBus, MemoryEventBus, RedisEventBus
+from neuronest.jobs.dispatch import ArqDispatcher, InProcessDispatcher, JobDispatcher
+from neuronest.kit.ratelimit import Counters, MemoryCounters, RedisCounters
+
+_current: Services | None = None
+
+
+class Services:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.secret_key = settings.resolved_secret_key()
+        self.redis: Redis | None = None
+        self.bus: EventBus = MemoryEventBus()
+        self.jobs: JobDispatcher = InProcessDispatcher()
+        self.counters: Counters = MemoryCounters()
+
+    async def start(self) -> None:
+        global _current
+        await open_db(self.settings)
+        if self.settings.redis_url:
+            arq: ArqRedis = await create_pool(RedisSettings.from_dsn(self.settings.redis_url))
+            self.redis = arq
+            self.bus = RedisEventBus(arq)
+            self.jobs = ArqDispatcher(arq)
+            self.counters = RedisCounters(arq)
+        await self.bus.start()
+        await self.jobs.start()
+        _current = self
+
+    async def close(self) -> None:
+        global _current
+        await self.jobs.close()
+        await self.bus.close()
+        if self.redis is not None:
+            await self.redis.aclose()
+        await close_db()
+        if _current is self:
+            _current = None
+
+
+def services() -> Services:
+    if _current is None:
+        raise RuntimeError("services are not started")
+    return _current
