@@ -11,6 +11,7 @@ from redis.asyncio.client import PubSub
 from neuronest.events.bus import EventBus, Message
 
 log = logging.getLogger(__name__)
+SUBSCRIBE_TIMEOUT = 5.0
 
 
 class RedisEventBus(EventBus):
@@ -19,8 +20,10 @@ class RedisEventBus(EventBus):
     def __init__(self, redis: Redis) -> None:
         super().__init__()
         self._redis = redis
-        self._pubsub: PubSub = redis.pubsub(ignore_subscribe_messages=True)
+        self._pubsub: PubSub = redis.pubsub()
         self._reader: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+        self._confirmations: dict[str, asyncio.Future[None]] = {}
         self._pending: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
@@ -39,12 +42,23 @@ class RedisEventBus(EventBus):
         await self._redis.publish(channel, json.dumps(message, default=str))
 
     async def _listen(self, channels: list[str]) -> None:
-        await self._pubsub.subscribe(*channels)
+        """Returns once Redis confirms, so nothing published afterwards can be missed."""
+        loop = asyncio.get_running_loop()
+        async with self._lock:
+            waiting = [self._confirmations.setdefault(c, loop.create_future()) for c in channels]
+            await self._pubsub.subscribe(*channels)
+            await asyncio.wait_for(asyncio.gather(*waiting), SUBSCRIBE_TIMEOUT)
 
     def _forget(self, channels: list[str]) -> None:
-        task = asyncio.create_task(self._pubsub.unsubscribe(*channels))
+        task = asyncio.create_task(self._unsubscribe_idle(channels))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
+
+    async def _unsubscribe_idle(self, channels: list[str]) -> None:
+        async with self._lock:
+            idle = [c for c in channels if not self._local.get(c)]
+            if idle:
+                await self._pubsub.unsubscribe(*idle)
 
     async def _read(self) -> None:
         while True:
@@ -56,9 +70,14 @@ class RedisEventBus(EventBus):
                 log.exception("event bus connection failed; retrying")
                 await asyncio.sleep(0.5)
                 continue
-            if item is None or item.get("type") != "message":
+            if item is None:
                 continue
             channel = item["channel"]
             if isinstance(channel, bytes):
                 channel = channel.decode()
-            self._dispatch(channel, json.loads(item["data"]))
+            if item["type"] == "subscribe":
+                confirmation = self._confirmations.pop(channel, None)
+                if confirmation is not None and not confirmation.done():
+                    confirmation.set_result(None)
+            elif item["type"] == "message":
+                self._dispatch(channel, json.loads(item["data"]))

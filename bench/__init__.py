@@ -1,0 +1,1 @@
+"""Load benchmark of the API server: see bench/README.md."""

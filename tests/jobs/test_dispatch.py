@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from typing import Any
+
+import pytest
+from arq.connections import RedisSettings, create_pool
+from arq.worker import Worker, func
+
+from neuronest.jobs.dispatch import ArqDispatcher, InProcessDispatcher
+from neuronest.jobs.registry import JOBS, job
+
+REDIS_URL = os.environ.get("NEURONEST_TEST_REDIS_URL")
+calls: list[tuple[str, Any]] = []
+gate = asyncio.Event()
+
+
+@job
+async def record_for_test(ctx: dict[str, Any], value: str) -> None:
+    calls.append(("start", value))
+    await gate.wait()
+    calls.append(("done", value))
+
+
+async def test_in_process_dispatcher_runs_jobs_once_per_id() -> None:
+    calls.clear()
+    gate.clear()
+    dispatcher = InProcessDispatcher()
+    await dispatcher.enqueue("record_for_test", "a", job_id="same")
+    await dispatcher.enqueue("record_for_test", "b", job_id="same")
+    await dispatcher.enqueue("record_for_test", "c")
+    await asyncio.sleep(0.05)
+    gate.set()
+    await asyncio.sleep(0.05)
+    assert sorted(calls) == [("done", "a"), ("done", "c"), ("start", "a"), ("start", "c")]
+    await dispatcher.close()
+
+
+async def test_arq_dispatcher_reaches_a_worker_through_redis() -> None:
+    if not REDIS_URL:
+        pytest.skip("NEURONEST_TEST_REDIS_URL not set (make test)")
+    calls.clear()
+    gate.set()
+    settings = RedisSettings.from_dsn(REDIS_URL)
+    pool = await create_pool(settings)
+    queue = f"test-queue-{uuid.uuid4().hex}"
+    pool.default_queue_name = queue
+    dispatcher = ArqDispatcher(pool)
+    job_id = uuid.uuid4().hex
+    await dispatcher.enqueue("record_for_test", "x", job_id=job_id)
+    await dispatcher.enqueue("record_for_test", "y", job_id=job_id)
+    worker = Worker(
+        functions=[func(JOBS["record_for_test"], name="record_for_test")],
+        redis_pool=pool,
+        queue_name=queue,
+        burst=True,
+        handle_signals=False,
+        poll_delay=0.01,
+    )
+    await worker.main()
+    assert calls == [("start", "x"), ("done", "x")]
+    await worker.close()
