@@ -33,12 +33,14 @@ ENV PATH=/opt/venv/bin:$PATH
 COPY pyproject.toml wheel[s] /wheels/
 
 # Dependencies first, in their own layer: editing the code does not reinstall them.
-COPY pyproject.toml /src/pyproject.toml
-RUN python3 -c "import tomllib; p = tomllib.load(open('/src/pyproject.toml', 'rb')); \
+COPY pyproject.toml /tmp/pyproject.toml
+RUN python3 -c "import tomllib; p = tomllib.load(open('/tmp/pyproject.toml', 'rb')); \
 print('\n'.join(p['project']['dependencies']))" > /tmp/requirements.txt \
  && pip install -r /tmp/requirements.txt
 
-# The project itself (a regular, non-editable install into the venv).
+# The project itself (a regular, non-editable install into the venv). README.md is optional
+# (a pattern again), for when pyproject.toml names it as the readme.
+COPY pyproject.toml README.m[d] /src/
 COPY neuronest/ /src/neuronest/
 COPY migrations/ /src/migrations/
 RUN pip install --no-deps /src \

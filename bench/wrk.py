@@ -69,7 +69,7 @@ def lua_script(request: Request) -> str:
     if request.body is not None:
         lines.append(f"wrk.body = {_lua_string(request.body)}")
     for name, value in request.headers.items():
-        lines.append(f"wrk.headers[{_lua_string(name)}] = {_lua_string(value)}")
+        lines.append(f"wrk.headers[ {_lua_string(name)} ] = {_lua_string(value)}")
     return "\n".join(lines) + "\n" + DONE_HOOK
 
 

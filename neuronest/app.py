@@ -16,6 +16,8 @@ from neuronest.db import migrate
 from neuronest.errors import AppError
 from neuronest.graphql.router import graphql_router
 from neuronest.rest import auth as auth_rest
+from neuronest.rest import projects as projects_rest
+from neuronest.rest import runtimes as runtimes_rest
 from neuronest.services import Services
 
 log = logging.getLogger("neuronest")
@@ -30,6 +32,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await migrate(settings)
         services = Services(settings)
         await services.start()
+        if settings.is_embedded:
+            services.start_reconciler()
         app.state.services = services
         try:
             yield
@@ -66,5 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(health.router)
     app.include_router(auth_rest.router)
+    app.include_router(projects_rest.router)
+    app.include_router(runtimes_rest.router)
     app.include_router(graphql_router(), prefix="/graphql")
     return app

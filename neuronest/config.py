@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
@@ -36,6 +37,9 @@ class Settings(BaseSettings):
 
     graphql_max_depth: int = Field(12, gt=0)
 
+    max_file_bytes: int = Field(1024 * 1024, gt=0)
+    max_project_bytes: int = Field(16 * 1024 * 1024, gt=0)
+
     runtime_backend: Literal["auto", "docker", "sandbox"] = "auto"
     docker_network: Literal["bridge", "host", "none"] = "host"
     docker_url: str | None = None
@@ -44,6 +48,21 @@ class Settings(BaseSettings):
         "node": "neuronest/runtime-node:latest",
         "bash": "neuronest/runtime-bash:latest",
     }
+
+    runtime_commands: dict[str, list[str]] = {
+        "python": ["python3", "-u", "{entry_point}"],
+        "node": ["node", "{entry_point}"],
+        "bash": ["bash", "{entry_point}"],
+    }
+    runtime_url_host: str = "127.0.0.1"
+    sandbox_dir: Path | None = None
+    runtime_memory_bytes: int = Field(512 * 1024 * 1024, gt=0)
+    runtime_cpus: float = Field(1.0, gt=0)
+    runtime_pids: int = Field(256, gt=0)
+    runtime_max_timeout: int = Field(86400, gt=0)
+    runtime_heartbeat: float = Field(2.0, gt=0)
+    runtime_stale_after: float = Field(10.0, gt=0)
+    reconcile_interval: float = Field(3.0, gt=0)
 
     llm_base_url: str | None = None
     llm_api_key: str | None = None
@@ -54,6 +73,15 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite://{(self.data_dir / 'neuronest.sqlite3').resolve()}"
+
+    @property
+    def resolved_sandbox_dir(self) -> Path:
+        """Sandboxes run as an unprivileged user, who must be able to reach this directory."""
+        if self.sandbox_dir is not None:
+            return self.sandbox_dir
+        if os.geteuid() == 0:
+            return Path("/var/lib/neuronest/sandboxes")
+        return (self.data_dir / "sandboxes").resolve()
 
     @property
     def is_embedded(self) -> bool:

@@ -12,6 +12,8 @@ from neuronest.config import Settings
 APP_LABEL = "models"
 MODEL_MODULES = [
     "neuronest.auth.models",
+    "neuronest.projects.models",
+    "neuronest.runtimes.models",
 ]
 
 

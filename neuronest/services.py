@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from arq.connections import ArqRedis, RedisSettings, create_pool
 from redis.asyncio import Redis
 
@@ -22,6 +24,7 @@ class Services:
         self.bus: EventBus = MemoryEventBus()
         self.jobs: JobDispatcher = InProcessDispatcher()
         self.counters: Counters = MemoryCounters()
+        self._background: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
         global _current
@@ -36,9 +39,21 @@ class Services:
         await self.jobs.start()
         _current = self
 
+    def start_reconciler(self) -> None:
+        """Runs the runtime reconciler here (workers, and the embedded single process)."""
+        from neuronest.runtimes.reconcile import reconcile_forever
+
+        self._background.append(asyncio.create_task(reconcile_forever(), name="reconciler"))
+
     async def close(self) -> None:
         global _current
+        from neuronest.runtimes.backends import close_backends
+
+        for task in self._background:
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
         await self.jobs.close()
+        await close_backends()
         await self.bus.close()
         if self.redis is not None:
             await self.redis.aclose()

@@ -86,7 +86,7 @@ kill_recorded() {
 
 docker_answers() {
     command -v docker >/dev/null 2>&1 || return 1
-    timeout 10 docker info >/dev/null 2>&1
+    timeout 5 docker info >/dev/null 2>&1
 }
 
 # ---------------------------------------------------------------- stop ----
@@ -238,13 +238,17 @@ try_dockerd() {
         --bridge=none </dev/null >>"$STATE_DIR/dockerd.log" 2>&1 &
     pid=$!
     echo "$pid" >"$STATE_DIR/dockerd.pid"
-    for ((i = 0; i < 120; i++)); do
-        if ! pid_alive "$pid" '^dockerd$'; then
+    # $pid is our own unreaped child, so it cannot be recycled: test liveness
+    # with kill -0 / zombie state (its comm is still "bash"/"setsid" until the
+    # exec completes, so no name check here).
+    local deadline=$((SECONDS + 60))
+    while ((SECONDS < deadline)); do
+        if ! kill -0 "$pid" 2>/dev/null || [[ $(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) == Z ]]; then
             wait "$pid" 2>/dev/null || true
             rm -f "$STATE_DIR/dockerd.pid"
             return 1
         fi
-        docker_answers && return 0
+        if docker_answers; then return 0; fi
         sleep 0.5
     done
     log "dockerd ($driver) did not answer within 60s"

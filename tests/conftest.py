@@ -53,8 +53,10 @@ def _postgres_stack(workdir: Path, mailbox: Mailbox) -> Stack:
 
     asyncio.run(create())
     url = DATABASE_URL.rsplit("/", 1)[0] + f"/{database}"
+    backend = "docker" if os.environ.get("NEURONEST_TEST_DOCKER") == "1" else "sandbox"
     env = base_env(
         workdir,
+        NEURONEST_RUNTIME_BACKEND=backend,
         NEURONEST_DATABASE_URL=url,
         NEURONEST_REDIS_URL=REDIS_URL,
         NEURONEST_SMTP_URL=f"smtp://127.0.0.1:{mailbox.port}",

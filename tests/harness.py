@@ -103,6 +103,10 @@ class Stack:
         self.urls.append(url)
         return url
 
+    @property
+    def backend(self) -> str:
+        return self.env["NEURONEST_RUNTIME_BACKEND"]
+
     def start_worker(self, name: str = "worker") -> Process:
         process = start_process(name, ["worker"], self.env, self.workdir)
         self.processes[name] = process
@@ -150,6 +154,10 @@ def base_env(workdir: Path, **overrides: str) -> dict[str, str]:
             "NEURONEST_BCRYPT_ROUNDS": "4",
             "NEURONEST_LOGIN_MAX_FAILURES": "3",
             "NEURONEST_RUNTIME_BACKEND": "sandbox",
+            "NEURONEST_DOCKER_NETWORK": "host",
+            "NEURONEST_RUNTIME_HEARTBEAT": "0.5",
+            "NEURONEST_RUNTIME_STALE_AFTER": "3",
+            "NEURONEST_RECONCILE_INTERVAL": "1",
         }
     )
     env.update(overrides)

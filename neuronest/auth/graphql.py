@@ -9,6 +9,7 @@ from neuronest.auth import service
 from neuronest.auth.models import User as UserRow
 from neuronest.graphql.context import Context
 from neuronest.graphql.scalars import DateTime
+from neuronest.graphql.types import Message
 
 
 @strawberry.type
@@ -45,11 +46,6 @@ class AuthPayload:
             expires_in=issued.expires_in,
             user=User.of(issued.user),
         )
-
-
-@strawberry.type
-class Message:
-    message: str
 
 
 @strawberry.input
@@ -149,7 +145,8 @@ class AuthSubscription:
     )
     async def me_updates(self, info: Info[Context, None]) -> AsyncGenerator[User, None]:
         user = await info.context.user()
-        yield User.of(user)
-        async for _ in info.context.live(service.profile_channel(user.id)):
-            await user.refresh_from_db()
+        with await info.context.live(service.profile_channel(user.id)) as changes:
             yield User.of(user)
+            async for _ in changes:
+                await user.refresh_from_db()
+                yield User.of(user)

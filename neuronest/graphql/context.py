@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.requests import HTTPConnection
@@ -11,7 +10,8 @@ from strawberry.fastapi import BaseContext
 from neuronest.auth import service as auth
 from neuronest.auth.models import User
 from neuronest.errors import Unauthenticated
-from neuronest.events.bus import Message
+from neuronest.events.bus import Message, Subscription
+from neuronest.kit.security import TokenClaims
 from neuronest.services import services
 
 
@@ -51,16 +51,41 @@ class Context(BaseContext):
     async def user(self) -> User:
         return (await self.session()).user
 
-    async def live(self, *channels: str) -> AsyncIterator[tuple[str, Message]]:
-        """Events of `channels` until the session's token is revoked, which ends the stream."""
+    async def live(self, *channels: str) -> Live:
+        """Events of `channels` from now on, until the session's token is revoked."""
         session = await self.session()
         revocations = auth.auth_channel(session.user.id)
-        with await services().bus.subscribe(revocations, *channels) as subscription:
+        subscription = await services().bus.subscribe(revocations, *channels)
+        try:
             # A token revoked between authentication and subscribing is caught here.
             await auth.authenticate(self._token() or "")
-            async for channel, message in subscription:
-                if channel == revocations:
-                    if auth.is_revoked_by(message, session.claims):
-                        raise Unauthenticated("Token has been revoked")
-                    continue
-                yield channel, message
+        except BaseException:
+            subscription.close()
+            raise
+        return Live(subscription, session.claims, revocations)
+
+
+class Live:
+    """A subscription that raises Unauthenticated when its token is revoked."""
+
+    def __init__(self, subscription: Subscription, claims: TokenClaims, revocations: str) -> None:
+        self._subscription = subscription
+        self._claims = claims
+        self._revocations = revocations
+
+    def __enter__(self) -> Live:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._subscription.close()
+
+    def __aiter__(self) -> Live:
+        return self
+
+    async def __anext__(self) -> tuple[str, Message]:
+        while True:
+            channel, message = await self._subscription.get()
+            if channel != self._revocations:
+                return channel, message
+            if auth.is_revoked_by(message, self._claims):
+                raise Unauthenticated("Token has been revoked")

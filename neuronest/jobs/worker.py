@@ -22,12 +22,18 @@ def build_worker(settings: Settings) -> Worker:
 
     async def on_startup(ctx: dict[str, Any]) -> None:
         await services.start()
+        services.start_reconciler()
         ctx["services"] = services
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
         await services.close()
 
-    functions = [func(f, name=name, keep_result=0) for name, f in load_all_jobs().items()]
+    # Runs last as long as their program (up to the longest runtime timeout, plus a margin).
+    job_timeout = settings.runtime_max_timeout + 600
+    functions = [
+        func(f, name=name, keep_result=0, timeout=job_timeout, max_tries=3)
+        for name, f in load_all_jobs().items()
+    ]
     return Worker(
         functions=functions,
         redis_settings=RedisSettings.from_dsn(settings.redis_url),

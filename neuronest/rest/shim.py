@@ -49,6 +49,12 @@ class Route:
     errors: Sequence[int] = field(default=(422,))
 
 
+PAGE = (
+    QueryParam("limit", int, 100, "at most 1000"),
+    QueryParam("offset", int, 0),
+)
+
+
 def camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(part.title() for part in rest)
@@ -76,7 +82,7 @@ def _error_response(error: GraphQLError) -> JSONResponse:
 
 
 def _endpoint(route: Route) -> Callable[..., Awaitable[JSONResponse]]:
-    path_params = re.findall(r"{(\w+)}", route.path)
+    path_params = re.findall(r"{(\w+)(?::\w+)?}", route.path)
 
     async def endpoint(request: Request, **params: Any) -> JSONResponse:
         variables: dict[str, Any] = {}

@@ -1,0 +1,160 @@
+from __future__ import annotations
+
+import strawberry
+from strawberry.types import Info
+
+from neuronest.graphql.context import Context
+from neuronest.graphql.scalars import DateTime
+from neuronest.graphql.types import Message, page
+from neuronest.projects import service
+from neuronest.projects.models import Project as ProjectRow
+from neuronest.projects.models import ProjectFile as FileRow
+
+
+@strawberry.type
+class ProjectFileInfo:
+    path: str
+    size: int
+    created_at: DateTime  # type: ignore[valid-type]
+    updated_at: DateTime  # type: ignore[valid-type]
+
+    @classmethod
+    def of(cls, row: FileRow) -> ProjectFileInfo:
+        return cls(
+            path=row.path, size=row.size, created_at=row.created_at, updated_at=row.updated_at
+        )
+
+
+@strawberry.type
+class ProjectFileContent:
+    path: str
+    content: str
+    encoding: str = strawberry.field(description="`text` (UTF-8) or `base64`")
+    size: int
+
+
+@strawberry.type
+class Project:
+    id: strawberry.ID
+    user_id: strawberry.ID
+    name: str
+    description: str
+    created_at: DateTime  # type: ignore[valid-type]
+    updated_at: DateTime  # type: ignore[valid-type]
+
+    @classmethod
+    def of(cls, row: ProjectRow) -> Project:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            user_id=strawberry.ID(str(row.user_id)),  # type: ignore[attr-defined]
+            name=row.name,
+            description=row.description,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+    @strawberry.field(description="The project's files, by path (content: `projectFile`).")
+    async def files(self, info: Info[Context, None]) -> list[ProjectFileInfo]:
+        rows = await service.list_files(actor=await info.context.user(), project_id=self.id)
+        return [ProjectFileInfo.of(row) for row in rows]
+
+
+@strawberry.input
+class ProjectInput:
+    name: str
+    description: str = ""
+
+
+@strawberry.input
+class ProjectUpdateInput:
+    name: str | None = None
+    description: str | None = None
+
+
+@strawberry.input
+class FileInput:
+    content: str
+    encoding: str = "text"
+
+
+@strawberry.type
+class ProjectQuery:
+    @strawberry.field(description="Your projects, newest first.")
+    async def projects(
+        self, info: Info[Context, None], limit: int | None = 100, offset: int | None = 0
+    ) -> list[Project]:
+        rows = await service.list_projects(
+            actor=await info.context.user(), page=page(limit, offset)
+        )
+        return [Project.of(row) for row in rows]
+
+    @strawberry.field
+    async def project(self, info: Info[Context, None], project_id: strawberry.ID) -> Project:
+        return Project.of(
+            await service.get_project(actor=await info.context.user(), project_id=project_id)
+        )
+
+    @strawberry.field
+    async def project_files(
+        self, info: Info[Context, None], project_id: strawberry.ID
+    ) -> list[ProjectFileInfo]:
+        rows = await service.list_files(actor=await info.context.user(), project_id=project_id)
+        return [ProjectFileInfo.of(row) for row in rows]
+
+    @strawberry.field
+    async def project_file(
+        self, info: Info[Context, None], project_id: strawberry.ID, path: str
+    ) -> ProjectFileContent:
+        file = await service.get_file(
+            actor=await info.context.user(), project_id=project_id, path=path
+        )
+        return ProjectFileContent(
+            path=file.path, content=file.content, encoding=file.encoding, size=file.size
+        )
+
+
+@strawberry.type
+class ProjectMutation:
+    @strawberry.mutation
+    async def create_project(self, info: Info[Context, None], input: ProjectInput) -> Project:
+        row = await service.create_project(
+            actor=await info.context.user(), name=input.name, description=input.description
+        )
+        return Project.of(row)
+
+    @strawberry.mutation
+    async def update_project(
+        self, info: Info[Context, None], project_id: strawberry.ID, input: ProjectUpdateInput
+    ) -> Project:
+        row = await service.update_project(
+            actor=await info.context.user(),
+            project_id=project_id,
+            name=input.name,
+            description=input.description,
+        )
+        return Project.of(row)
+
+    @strawberry.mutation(description="Deletes the project, its files and its runtimes.")
+    async def delete_project(self, info: Info[Context, None], project_id: strawberry.ID) -> Message:
+        await service.delete_project(actor=await info.context.user(), project_id=project_id)
+        return Message(message="Project deleted successfully")
+
+    @strawberry.mutation(description="Creates or replaces a file.")
+    async def put_project_file(
+        self, info: Info[Context, None], project_id: strawberry.ID, path: str, input: FileInput
+    ) -> ProjectFileInfo:
+        row = await service.put_file(
+            actor=await info.context.user(),
+            project_id=project_id,
+            path=path,
+            content=input.content,
+            encoding=input.encoding,
+        )
+        return ProjectFileInfo.of(row)
+
+    @strawberry.mutation
+    async def delete_project_file(
+        self, info: Info[Context, None], project_id: strawberry.ID, path: str
+    ) -> Message:
+        await service.delete_file(actor=await info.context.user(), project_id=project_id, path=path)
+        return Message(message="File deleted successfully")

@@ -1,0 +1,192 @@
+"""Projects: named sets of files that runtimes run."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import uuid
+from dataclasses import dataclass
+
+from tortoise.functions import Sum
+
+from neuronest.auth.models import User
+from neuronest.errors import Invalid, NotFound
+from neuronest.kit.pagination import Page
+from neuronest.projects.models import Project, ProjectFile
+from neuronest.services import services
+
+MAX_PATH_LENGTH = 1024
+_SEGMENT = re.compile(r"^[^\x00-\x1f/\\]+$")
+
+
+@dataclass(frozen=True)
+class FileContent:
+    path: str
+    content: str
+    encoding: str
+    size: int
+
+
+def check_path(path: str, field: str = "path") -> str:
+    """A relative path inside the project: no absolute paths, `..`, empty or control segments."""
+    if not path or len(path) > MAX_PATH_LENGTH:
+        raise Invalid(f"{field}: must be 1 to {MAX_PATH_LENGTH} characters", field=field)
+    if path.startswith("/") or path.startswith("~"):
+        raise Invalid(f"{field}: must be relative, not {path!r}", field=field)
+    segments = path.split("/")
+    for segment in segments:
+        if segment in ("", ".", "..") or not _SEGMENT.match(segment):
+            raise Invalid(
+                f"{field}: {path!r} has an invalid segment {segment!r} "
+                "(no '..', '.', empty, backslash or control characters)",
+                field=field,
+            )
+    return path
+
+
+def check_name(name: str) -> str:
+    name = name.strip()
+    if not 1 <= len(name) <= 200:
+        raise Invalid("name: must be 1 to 200 characters", field="name")
+    return name
+
+
+def as_uuid(value: str, what: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise NotFound(f"{what} not found") from None
+
+
+async def create_project(*, actor: User, name: str, description: str = "") -> Project:
+    return await Project.create(user=actor, name=check_name(name), description=description)
+
+
+async def list_projects(*, actor: User, page: Page) -> list[Project]:
+    return (
+        await Project.filter(user_id=actor.id)
+        .order_by("-created_at", "-id")
+        .offset(page.offset)
+        .limit(page.limit)
+    )
+
+
+async def get_project(*, actor: User, project_id: str) -> Project:
+    project = await Project.get_or_none(id=as_uuid(project_id, "Project"), user_id=actor.id)
+    if project is None:
+        raise NotFound("Project not found")
+    return project
+
+
+async def update_project(
+    *, actor: User, project_id: str, name: str | None = None, description: str | None = None
+) -> Project:
+    project = await get_project(actor=actor, project_id=project_id)
+    if name is not None:
+        project.name = check_name(name)
+    if description is not None:
+        project.description = description
+    await project.save()
+    return project
+
+
+async def delete_project(*, actor: User, project_id: str) -> None:
+    from neuronest.runtimes import service as runtimes
+
+    project = await get_project(actor=actor, project_id=project_id)
+    await runtimes.delete_project_runtimes(actor=actor, project_id=str(project.id))
+    await project.delete()
+
+
+def decode_content(content: str, encoding: str) -> bytes:
+    if encoding == "text":
+        return content.encode()
+    if encoding == "base64":
+        try:
+            return base64.b64decode(content, validate=True)
+        except (binascii.Error, ValueError):
+            raise Invalid("content: is not valid base64", field="content") from None
+    raise Invalid("encoding: must be 'text' or 'base64'", field="encoding")
+
+
+def encode_content(data: bytes) -> tuple[str, str]:
+    try:
+        return data.decode(), "text"
+    except UnicodeDecodeError:
+        return base64.b64encode(data).decode(), "base64"
+
+
+async def put_file(
+    *, actor: User, project_id: str, path: str, content: str, encoding: str = "text"
+) -> ProjectFile:
+    settings = services().settings
+    project = await get_project(actor=actor, project_id=project_id)
+    path = check_path(path)
+    data = decode_content(content, encoding)
+    if len(data) > settings.max_file_bytes:
+        raise Invalid(
+            f"content: {len(data)} bytes is over the {settings.max_file_bytes} byte file limit",
+            field="content",
+        )
+    others = await _project_size(project.id, exclude_path=path)
+    if others + len(data) > settings.max_project_bytes:
+        raise Invalid(
+            f"content: the project would hold {others + len(data)} bytes, over its "
+            f"{settings.max_project_bytes} byte limit",
+            field="content",
+        )
+    clash = await ProjectFile.filter(project_id=project.id, path__startswith=f"{path}/").exists()
+    parents = ["/".join(path.split("/")[:n]) for n in range(1, path.count("/") + 1)]
+    if clash or (parents and await ProjectFile.filter(project_id=project.id, path__in=parents)):
+        raise Invalid(f"path: {path!r} clashes with a file or folder of the project", field="path")
+    file, created = await ProjectFile.get_or_create(
+        project_id=project.id, path=path, defaults={"content": data, "size": len(data)}
+    )
+    if not created:
+        file.content = data
+        file.size = len(data)
+        await file.save(update_fields=["content", "size", "updated_at"])
+    return file
+
+
+async def _project_size(project_id: uuid.UUID, exclude_path: str) -> int:
+    row = (
+        await ProjectFile.filter(project_id=project_id)
+        .exclude(path=exclude_path)
+        .annotate(total=Sum("size"))
+        .first()
+        .values("total")
+    )
+    return int((row or {}).get("total") or 0)
+
+
+async def list_files(*, actor: User, project_id: str) -> list[ProjectFile]:
+    project = await get_project(actor=actor, project_id=project_id)
+    return (
+        await ProjectFile.filter(project_id=project.id)
+        .order_by("path")
+        .only("id", "project_id", "path", "size", "created_at", "updated_at")
+    )
+
+
+async def get_file(*, actor: User, project_id: str, path: str) -> FileContent:
+    project = await get_project(actor=actor, project_id=project_id)
+    file = await ProjectFile.get_or_none(project_id=project.id, path=check_path(path))
+    if file is None:
+        raise NotFound("File not found")
+    content, encoding = encode_content(bytes(file.content))
+    return FileContent(path=file.path, content=content, encoding=encoding, size=file.size)
+
+
+async def delete_file(*, actor: User, project_id: str, path: str) -> None:
+    project = await get_project(actor=actor, project_id=project_id)
+    deleted = await ProjectFile.filter(project_id=project.id, path=check_path(path)).delete()
+    if not deleted:
+        raise NotFound("File not found")
+
+
+async def load_files(project_id: uuid.UUID) -> dict[str, bytes]:
+    """Every file of a project, for a run."""
+    rows = await ProjectFile.filter(project_id=project_id).values_list("path", "content")
+    return {str(path): bytes(content) for path, content in rows}

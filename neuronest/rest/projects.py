@@ -1,0 +1,134 @@
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from neuronest.rest.auth import MessageOut
+from neuronest.rest.shim import PAGE, Route, build_router
+
+
+class ProjectBody(BaseModel):
+    name: str = Field(examples=["My app"])
+    description: str = ""
+
+
+class ProjectUpdateBody(BaseModel):
+    name: str | None = None
+    description: str | None = None
+
+
+class FileBody(BaseModel):
+    content: str
+    encoding: str = Field("text", description="`text` (UTF-8) or `base64`")
+
+
+class ProjectOut(BaseModel):
+    id: str
+    user_id: str
+    name: str
+    description: str
+    created_at: str
+    updated_at: str
+
+
+class FileInfoOut(BaseModel):
+    path: str
+    size: int
+    created_at: str
+    updated_at: str
+
+
+class FileOut(BaseModel):
+    path: str
+    content: str
+    encoding: str
+    size: int
+
+
+PROJECT = "id user_id: userId name description created_at: createdAt updated_at: updatedAt"
+FILE_INFO = "path size created_at: createdAt updated_at: updatedAt"
+
+ROUTES = [
+    Route(
+        "POST",
+        "/api/projects",
+        "Create a project",
+        f"mutation($input: ProjectInput!) {{ result: createProject(input: $input) {{ {PROJECT} }} }}",
+        ProjectOut,
+        status=201,
+        body=ProjectBody,
+    ),
+    Route(
+        "GET",
+        "/api/projects",
+        "List projects (newest first)",
+        f"query($limit: Int, $offset: Int) {{ result: projects(limit: $limit, offset: $offset) "
+        f"{{ {PROJECT} }} }}",
+        list[ProjectOut],
+        query=PAGE,
+    ),
+    Route(
+        "GET",
+        "/api/projects/{project_id}",
+        "Get a project",
+        f"query($projectId: ID!) {{ result: project(projectId: $projectId) {{ {PROJECT} }} }}",
+        ProjectOut,
+        errors=(404,),
+    ),
+    Route(
+        "PUT",
+        "/api/projects/{project_id}",
+        "Update a project",
+        f"mutation($projectId: ID!, $input: ProjectUpdateInput!) "
+        f"{{ result: updateProject(projectId: $projectId, input: $input) {{ {PROJECT} }} }}",
+        ProjectOut,
+        body=ProjectUpdateBody,
+        errors=(404, 422),
+    ),
+    Route(
+        "DELETE",
+        "/api/projects/{project_id}",
+        "Delete a project with its files and runtimes",
+        "mutation($projectId: ID!) { result: deleteProject(projectId: $projectId) { message } }",
+        MessageOut,
+        errors=(404,),
+    ),
+    Route(
+        "GET",
+        "/api/projects/{project_id}/files",
+        "List a project's files",
+        f"query($projectId: ID!) {{ result: projectFiles(projectId: $projectId) {{ {FILE_INFO} }} }}",
+        list[FileInfoOut],
+        errors=(404,),
+    ),
+    Route(
+        "PUT",
+        "/api/projects/{project_id}/files/{path:path}",
+        "Create or replace a file (relative path; text or base64 content)",
+        f"mutation($projectId: ID!, $path: String!, $input: FileInput!) "
+        f"{{ result: putProjectFile(projectId: $projectId, path: $path, input: $input) "
+        f"{{ {FILE_INFO} }} }}",
+        FileInfoOut,
+        body=FileBody,
+        errors=(404, 422),
+    ),
+    Route(
+        "GET",
+        "/api/projects/{project_id}/files/{path:path}",
+        "Get a file's content",
+        "query($projectId: ID!, $path: String!) "
+        "{ result: projectFile(projectId: $projectId, path: $path) { path content encoding size } }",
+        FileOut,
+        errors=(404, 422),
+    ),
+    Route(
+        "DELETE",
+        "/api/projects/{project_id}/files/{path:path}",
+        "Delete a file",
+        "mutation($projectId: ID!, $path: String!) "
+        "{ result: deleteProjectFile(projectId: $projectId, path: $path) { message } }",
+        MessageOut,
+        errors=(404, 422),
+    ),
+]
+
+router = build_router(ROUTES, "projects")

@@ -1,0 +1,500 @@
+"""Runs programs in Docker containers through aiodocker.
+
+Each run is one container: the image of its language, the project files copied into an anonymous
+volume at `/workspace/app` (an archive, never a host bind mount, so the daemon may be on another
+host), a non-root user, a read-only root filesystem, no capabilities and the run's limits.
+
+Output comes from the container's log (json-file driver, size-capped) read through the raw logs API
+with timestamps, so stdout and stderr stay apart and a reader can resume past a cursor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import json
+import struct
+import tarfile
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import PurePosixPath
+from typing import Any
+
+import aiodocker
+import aiohttp
+from aiodocker.exceptions import DockerError
+
+from neuronest.runtimes.backends.base import Backend, OutputLine, RunSpec, Stream
+
+RUN_UID = 10001
+RUN_GID = 10001
+WORKSPACE = "/workspace"
+APP_DIR = f"{WORKSPACE}/app"
+
+LABEL_RUNTIME = "neuronest.runtime"
+LABEL_USER = "neuronest.user"
+LABEL_RUN = "neuronest.run"
+# Which installation a container belongs to: managed() only lists its own instance, so that
+# several installations (or test stacks) sharing one Docker host never sweep each other's runs.
+LABEL_INSTANCE = "neuronest.instance"
+DEFAULT_INSTANCE = "default"
+
+# The json-file log of one run stays below LOG_MAX_SIZE * LOG_MAX_FILES on the Docker host.
+LOG_MAX_SIZE = "100m"
+LOG_MAX_FILES = "1"
+STOP_GRACE_SECONDS = 2
+# Docker cuts lines longer than this into several log entries that share one timestamp.
+PARTIAL_CHUNK = 16 * 1024
+# On resume the log is read again from this long before the cursor: lines of stdout and stderr
+# can reach the log slightly out of timestamp order (two copier goroutines), see _Cursor.
+RESUME_WINDOW_NS = 1_000_000_000
+READ_CHUNK = 1 << 20
+REFOLLOW_DELAY = 0.1
+
+_HEADER = struct.Struct(">BxxxL")
+_STREAMS: dict[int, Stream] = {1: "stdout", 2: "stderr"}
+
+
+class DockerBackendError(RuntimeError):
+    """The Docker host could not do what was asked; the message says why in plain words."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class DockerBackend(Backend):
+    name = "docker"
+
+    def __init__(self, url: str | None = None, *, instance: str | None = None) -> None:
+        self.url = url
+        self.instance = instance or DEFAULT_INSTANCE
+        self._docker: aiodocker.Docker | None = None
+        self._streams: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # -- client ---------------------------------------------------------------------------
+
+    def _client(self) -> aiodocker.Docker:
+        loop = asyncio.get_running_loop()
+        if self._docker is None or self._loop is not loop:
+            try:
+                self._docker = aiodocker.Docker(url=self.url)
+            except Exception as exc:
+                raise DockerBackendError(f"Docker daemon is not reachable: {exc}") from exc
+            # Long streams (logs) are asked as HTTP/1.0 over the same connector: Docker then
+            # sends the raw stream, not one HTTP chunk per log line, which aiohttp would hand
+            # over one at a time (about three times slower for short lines).
+            self._streams = aiohttp.ClientSession(
+                connector=self._docker.connector,
+                connector_owner=False,
+                version=aiohttp.HttpVersion10,
+                timeout=aiohttp.ClientTimeout(),
+            )
+            self._loop = loop
+        return self._docker
+
+    async def close(self) -> None:
+        docker, streams = self._docker, self._streams
+        self._docker, self._streams, self._loop = None, None, None
+        if streams is not None:
+            await streams.close()
+        if docker is not None:
+            await docker.close()
+
+    async def _call(
+        self,
+        path: str,
+        *,
+        method: str = "POST",
+        params: dict[str, Any] | None = None,
+        data: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        """A request whose answer has no content worth reading; the connection is released."""
+        async with self._client()._query(
+            path, method=method, params=params, data=data, headers=headers, timeout=None
+        ) as response:
+            await response.read()
+            response.release()
+
+    def _where(self) -> str:
+        return self.url or "the default Docker socket"
+
+    def _error(self, exc: DockerError, doing: str) -> DockerBackendError:
+        if exc.status == 900:
+            return DockerBackendError(
+                f"Docker daemon is not reachable at {self._where()} ({doing})", status=900
+            )
+        return DockerBackendError(f"Docker could not {doing}: {exc.message}", status=exc.status)
+
+    # -- start ----------------------------------------------------------------------------
+
+    async def start(self, spec: RunSpec) -> str:
+        docker = self._client()
+        config = container_config(spec, instance=self.instance)
+        try:
+            created = await docker._query_json(
+                "containers/create", method="POST", data=json.dumps(config)
+            )
+        except DockerError as exc:
+            if exc.status == 404 and "image" in exc.message.lower():
+                raise DockerBackendError(
+                    f"image {spec.image} is not available on the Docker host", status=404
+                ) from exc
+            raise self._error(exc, f"create a container from {spec.image}") from exc
+        handle: str = created["Id"]
+        try:
+            archive = workspace_archive(spec.files)
+            await self._call(
+                f"containers/{handle}/archive",
+                method="PUT",
+                data=archive,
+                headers={"Content-Type": "application/x-tar"},
+                params={"path": WORKSPACE},
+            )
+            await self._call(f"containers/{handle}/start")
+        except BaseException as exc:
+            await asyncio.shield(self._discard(handle))
+            if isinstance(exc, DockerError):
+                raise self._error(
+                    exc, f"start the container for runtime {spec.runtime_id}"
+                ) from exc
+            raise
+        return handle
+
+    async def _discard(self, handle: str) -> None:
+        with contextlib.suppress(Exception):
+            await self.remove(handle)
+
+    # -- output ---------------------------------------------------------------------------
+
+    async def output(self, handle: str, after: str | None = None) -> AsyncIterator[OutputLine]:
+        parser = _LogParser(_Cursor.parse(after) if after else None)
+        while True:
+            async for line in self._log_lines(handle, parser, follow=True):
+                yield line
+            if not await self._running(handle):
+                break
+            # The stream ended while the program runs (daemon hiccup): follow on from here.
+            parser = _LogParser(parser.position() or parser.skip)
+            await asyncio.sleep(REFOLLOW_DELAY)
+        # Docker 20.10's json-file follower can end without the lines written after the last
+        # rotation of a log beyond LOG_MAX_SIZE (they are still in the file): read them now.
+        catch_up = _LogParser(parser.position() or parser.skip)
+        try:
+            async for line in self._log_lines(handle, catch_up, follow=False):
+                yield line
+        except DockerBackendError:
+            pass  # removed meanwhile: nothing more to read
+
+    async def _running(self, handle: str) -> bool:
+        try:
+            info = await self._client()._query_json(f"containers/{handle}/json")
+        except (DockerError, DockerBackendError):
+            return False
+        return bool(info.get("State", {}).get("Running"))
+
+    async def _log_lines(
+        self, handle: str, parser: _LogParser, *, follow: bool
+    ) -> AsyncIterator[OutputLine]:
+        params: dict[str, Any] = {"stdout": "1", "stderr": "1", "timestamps": "1"}
+        if follow:
+            params["follow"] = "1"
+        if parser.skip is not None:
+            params["since"] = parser.skip.since()
+        response = await self._open_stream(f"containers/{handle}/logs", params)
+        try:
+            async for line in parser.lines(response.content):
+                yield line
+        finally:
+            response.close()
+
+    async def _open_stream(self, path: str, params: dict[str, Any]) -> aiohttp.ClientResponse:
+        """A GET whose answer is a long stream, through the HTTP/1.0 session."""
+        docker = self._client()
+        assert self._streams is not None
+        doing = f"read the output of {path.split('/')[1][:12]}"
+        try:
+            await docker._check_version()
+            response = await self._streams.get(docker._canonicalize_url(path), params=params)
+        except DockerError as exc:
+            raise self._error(exc, doing) from exc
+        except aiohttp.ClientConnectionError as exc:
+            raise DockerBackendError(
+                f"Docker daemon is not reachable at {self._where()} ({doing}): {exc}", status=900
+            ) from exc
+        if response.status >= 400:
+            body = await response.read()
+            response.close()
+            try:
+                message = json.loads(body)["message"]
+            except (ValueError, KeyError, TypeError):
+                message = body.decode(errors="replace")
+            raise self._error(DockerError(response.status, message), doing)
+        return response
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def wait(self, handle: str) -> int:
+        try:
+            result = await self._client()._query_json(
+                f"containers/{handle}/wait", method="POST", timeout=None
+            )
+        except DockerError as exc:
+            raise self._error(exc, f"wait for container {handle[:12]}") from exc
+        return int(result["StatusCode"])
+
+    async def stop(self, handle: str) -> None:
+        try:
+            await self._call(f"containers/{handle}/stop", params={"t": str(STOP_GRACE_SECONDS)})
+        except DockerError as exc:
+            if exc.status in (304, 404, 409):
+                return
+            raise self._error(exc, f"stop container {handle[:12]}") from exc
+
+    async def remove(self, handle: str) -> None:
+        try:
+            await self._call(
+                f"containers/{handle}", method="DELETE", params={"force": "1", "v": "1"}
+            )
+        except DockerError as exc:
+            if exc.status == 404:
+                return
+            if exc.status == 409 and "in progress" in exc.message:
+                return
+            raise self._error(exc, f"remove container {handle[:12]}") from exc
+
+    async def exists(self, handle: str) -> bool:
+        try:
+            await self._client()._query_json(f"containers/{handle}/json")
+        except DockerError as exc:
+            if exc.status == 404:
+                return False
+            raise self._error(exc, f"inspect container {handle[:12]}") from exc
+        return True
+
+    async def managed(self) -> dict[str, str]:
+        try:
+            containers = await self._client()._query_json(
+                "containers/json",
+                params={
+                    "all": "1",
+                    "filters": json.dumps(
+                        {"label": [LABEL_RUNTIME, f"{LABEL_INSTANCE}={self.instance}"]}
+                    ),
+                },
+            )
+        except DockerError as exc:
+            raise self._error(exc, "list containers") from exc
+        return {c["Id"]: (c.get("Labels") or {}).get(LABEL_RUNTIME, "") for c in containers}
+
+
+# -- container configuration ------------------------------------------------------------------
+
+
+def container_config(spec: RunSpec, *, instance: str = DEFAULT_INSTANCE) -> dict[str, Any]:
+    """The body of `POST /containers/create` for one run."""
+    limits = spec.limits
+    env = dict(spec.env)
+    if spec.port is not None:
+        env.setdefault("PORT", str(spec.port))
+    # No passwd entry for the run user: without this HOME would be `/`, which is read-only.
+    env.setdefault("HOME", "/tmp")
+    host: dict[str, Any] = {
+        "ReadonlyRootfs": True,
+        "Tmpfs": {"/tmp": f"rw,nosuid,nodev,size={limits.tmp_bytes}"},
+        "Mounts": [{"Type": "volume", "Target": WORKSPACE}],
+        "CapDrop": ["ALL"],
+        "SecurityOpt": ["no-new-privileges"],
+        "Memory": limits.memory_bytes,
+        "MemorySwap": limits.memory_bytes,
+        "NanoCpus": int(limits.cpus * 1_000_000_000),
+        "PidsLimit": limits.pids,
+        "Ulimits": [
+            {"Name": "nofile", "Soft": limits.open_files, "Hard": limits.open_files},
+            {"Name": "fsize", "Soft": limits.file_size_bytes, "Hard": limits.file_size_bytes},
+            {"Name": "cpu", "Soft": limits.cpu_seconds, "Hard": limits.cpu_seconds},
+        ],
+        "LogConfig": {
+            "Type": "json-file",
+            "Config": {"max-size": LOG_MAX_SIZE, "max-file": LOG_MAX_FILES},
+        },
+        "NetworkMode": spec.network,
+        "Init": True,
+        "RestartPolicy": {"Name": "no"},
+    }
+    config: dict[str, Any] = {
+        "Image": spec.image,
+        "Cmd": list(spec.command),
+        "Env": [f"{key}={value}" for key, value in env.items()],
+        "User": f"{RUN_UID}:{RUN_GID}",
+        "WorkingDir": APP_DIR,
+        "Labels": {
+            LABEL_RUNTIME: spec.runtime_id,
+            LABEL_USER: spec.user_id,
+            LABEL_RUN: str(spec.run),
+            LABEL_INSTANCE: instance,
+        },
+        "AttachStdin": False,
+        "AttachStdout": False,
+        "AttachStderr": False,
+        "Tty": False,
+        "OpenStdin": False,
+        "HostConfig": host,
+    }
+    if spec.network == "bridge" and spec.port is not None:
+        port = f"{spec.port}/tcp"
+        config["ExposedPorts"] = {port: {}}
+        host["PortBindings"] = {port: [{"HostIp": "127.0.0.1", "HostPort": str(spec.port)}]}
+    return config
+
+
+def workspace_archive(files: dict[str, bytes]) -> bytes:
+    """A tar for `/workspace` holding `app/` and the files under it, all owned by the run user."""
+    now = int(time.time())
+    buffer = io.BytesIO()
+    directories: set[str] = set()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+
+        def add_directory(name: str) -> None:
+            if name in directories:
+                return
+            directories.add(name)
+            info = tarfile.TarInfo(name)
+            info.type = tarfile.DIRTYPE
+            info.mode = 0o755
+            info.uid, info.gid, info.mtime = RUN_UID, RUN_GID, now
+            tar.addfile(info)
+
+        add_directory("app")
+        for raw_path, content in sorted(files.items()):
+            parts = _safe_parts(raw_path)
+            for depth in range(1, len(parts)):
+                add_directory("/".join(("app", *parts[:depth])))
+            info = tarfile.TarInfo("/".join(("app", *parts)))
+            info.size = len(content)
+            info.mode = 0o644
+            info.uid, info.gid, info.mtime = RUN_UID, RUN_GID, now
+            tar.addfile(info, io.BytesIO(content))
+    return buffer.getvalue()
+
+
+def _safe_parts(path: str) -> tuple[str, ...]:
+    """The parts of a normalized relative path; anything else is refused."""
+    parts = PurePosixPath(path).parts
+    if (
+        not parts
+        or str(PurePosixPath(path)) != path
+        or path.startswith("/")
+        or "\\" in path
+        or "\x00" in path
+        or any(part in ("", ".", "..") for part in parts)
+    ):
+        raise ValueError(f"not a relative file path: {path!r}")
+    return parts
+
+
+# -- log stream ---------------------------------------------------------------------------------
+
+
+class _Cursor:
+    """Where a reader stands in a container's log: `<mark>#<count>`.
+
+    `mark` is the highest timestamp seen so far (RFC 3339 with 9 fraction digits in UTC, so text
+    order is time order) and `count` how many lines have carried that same high-water mark. The
+    high-water mark never goes back, even when a stderr line reaches the log a few microseconds
+    out of order against stdout, and several lines can share a timestamp; together they name one
+    position in log order. Resuming reads from RESUME_WINDOW_NS before `mark`, recomputes the
+    marks and skips every line up to that position.
+    """
+
+    __slots__ = ("count", "mark")
+
+    def __init__(self, mark: str, count: int) -> None:
+        self.mark = mark
+        self.count = count
+
+    @classmethod
+    def parse(cls, text: str) -> _Cursor:
+        mark, sep, count = text.rpartition("#")
+        if not sep or not mark.endswith("Z") or not count.isdigit():
+            raise ValueError(f"not a Docker log cursor: {text!r}")
+        return cls(mark, int(count))
+
+    def since(self) -> str:
+        """The `since` parameter of the logs API: unix seconds.nanoseconds, a window before."""
+        seconds, _, rest = self.mark.partition(".")
+        fraction = rest.rstrip("Z").ljust(9, "0")[:9] if rest else "0"
+        moment = datetime.strptime(seconds.rstrip("Z"), "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
+        nanos = int(moment.timestamp()) * 1_000_000_000 + int(fraction) - RESUME_WINDOW_NS
+        nanos = max(nanos, 0)
+        return f"{nanos // 1_000_000_000}.{nanos % 1_000_000_000:09d}"
+
+
+class _LogParser:
+    """Demultiplexes Docker's log frames: an 8-byte header (stream, 3 pad bytes, big-endian
+    size) then `<timestamp> <line>`; frames may be split anywhere between reads. Skips the lines
+    up to `skip`, and remembers the position of the last line read."""
+
+    def __init__(self, skip: _Cursor | None) -> None:
+        self.skip = skip
+        self.mark = ""
+        self.count = 0
+
+    def position(self) -> _Cursor | None:
+        return _Cursor(self.mark, self.count) if self.mark else None
+
+    async def lines(self, content: aiohttp.StreamReader) -> AsyncIterator[OutputLine]:
+        unpack = _HEADER.unpack_from
+        streams = _STREAMS
+        mark, count = self.mark, self.count
+        skipping = self.skip is not None
+        skip_mark = self.skip.mark if self.skip else ""
+        skip_count = self.skip.count if self.skip else 0
+        pending = b""
+        while True:
+            chunk = await content.read(READ_CHUNK)
+            if not chunk:
+                break
+            buffer = pending + chunk if pending else chunk
+            size = len(buffer)
+            position = 0
+            while size - position >= 8:
+                kind, length = unpack(buffer, position)
+                end = position + 8 + length
+                if end > size:
+                    break
+                payload = buffer[position + 8 : end]
+                position = end
+                space = payload.find(b" ")
+                stamp = payload[:space].decode("ascii") if space > 0 else mark
+                if stamp > mark:
+                    mark, count = stamp, 1
+                else:
+                    count += 1
+                self.mark, self.count = mark, count
+                if skipping:
+                    if mark < skip_mark or (mark == skip_mark and count <= skip_count):
+                        continue
+                    skipping = False
+                stream = streams.get(kind)
+                if stream is None:
+                    continue
+                data = payload[space + 1 :]
+                if data.endswith(b"\n"):
+                    yield OutputLine(stream, data[:-1], False, f"{mark}#{count}")
+                else:
+                    # A line Docker had to cut (16 KiB pieces), or a last line without newline.
+                    partial = len(data) >= PARTIAL_CHUNK
+                    yield OutputLine(stream, data, partial, f"{mark}#{count}")
+            pending = buffer[position:]
+
+
+async def _parse_log_stream(
+    content: aiohttp.StreamReader, cursor: _Cursor | None
+) -> AsyncIterator[OutputLine]:
+    async for line in _LogParser(cursor).lines(content):
+        yield line

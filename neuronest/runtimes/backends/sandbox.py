@@ -1,0 +1,493 @@
+"""Sandbox backend: each run is a bubblewrap sandbox, a child process of the calling worker.
+
+Isolation (see `_bwrap_args`): fresh user, pid, ipc, uts, mount (and cgroup when possible)
+namespaces, network namespace too when the policy is `none`; the program runs as uid/gid 1000
+inside, which is the unprivileged host uid 65534 (nobody) when the server runs as root, otherwise
+the server's own uid. It sees read-only system directories, a handful of files of /etc, a private
+/proc and /dev, and two size-limited tmpfs: /tmp and /workspace (filled at start from the project
+files). Nothing of the server (data directory, secret key, database, environment) is mounted or
+passed in. rlimits cap address space, CPU seconds, processes, file size, open files and cores.
+
+Runs live in memory (`handle -> _Run`): the program dies with its worker (`--die-with-parent`),
+so there is nothing to re-attach to from another process. Per-run state (project files, minimal
+/etc/passwd and /etc/group) lives in `root/<handle>/`.
+
+Caveats:
+- The state root and all its ancestors must be searchable by uid 65534 when the server runs as
+  root (bwrap resolves bind sources as that uid): keep it out of a 0700 directory such as /root.
+- RLIMIT_NPROC is set inside the sandbox (see ENTRYPOINT) so that it counts the sandbox's own
+  processes; the host-level count of uid 65534 stays capped by the server's own RLIMIT_NPROC.
+- RLIMIT_AS is address space, not resident memory: V8 (node) reserves ~730 MB at start, so
+  commands of `address_space_headroom` languages get that much extra address space.
+- `cpus` (a CPU share) is not enforced; `cpu_seconds` and RLIMIT_AS are per process.
+- tmpfs pages (/workspace, /tmp) are host memory, outside the program's RLIMIT_AS.
+- PR_SET_PDEATHSIG follows the *thread* that started bwrap: call `start()` from the event loop
+  thread of a long-lived loop (never from a short-lived worker thread).
+- bwrap's namespace init outlives bwrap by a moment and is reaped by the host's pid 1: a worker
+  that is itself pid 1 (a container without --init) collects these zombies.
+- network "host" (and "bridge", which has no meaning here) shares the host's network: the program
+  reaches every loopback service (database, Redis) unless they require authentication.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import resource
+import shutil
+import signal
+import stat
+import subprocess
+import uuid
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from neuronest.runtimes.backends.base import Backend, OutputLine, RunSpec, Stream
+
+DEFAULT_BWRAP = "/usr/bin/bwrap"
+SANDBOX_UID = 1000
+SANDBOX_GID = 1000
+NOBODY = 65534
+PIECE = 16 * 1024  # longest item output() yields; longer lines come in pieces
+READ_SIZE = 256 * 1024
+STREAM_LIMIT = 1024 * 1024  # asyncio buffers at most ~2x this per pipe before pausing reads
+GiB = 1024 * 1024 * 1024
+
+_HANDLE = re.compile(r"sandbox-[0-9a-f]{32}")
+_STREAMS: tuple[Stream, ...] = ("stdout", "stderr")
+
+# /etc entries a program may need (only those present on the host are bound, read-only).
+ETC_ENTRIES = (
+    "alternatives",
+    "ssl",
+    "ca-certificates",
+    "resolv.conf",
+    "hosts",
+    "nsswitch.conf",
+    "localtime",
+    "ld.so.cache",
+    "ld.so.conf",
+    "ld.so.conf.d",
+    # Debian's python3 has /usr/lib/python3.X/sitecustomize.py -> /etc/python3.X/...: without
+    # it every python run prints "Error in sitecustomize" on stderr.
+    "python3",
+    "python3.11",
+    "python3.12",
+    "python3.13",
+)
+# Top-level system directories besides /usr: symlinks on merged-/usr hosts, else bound.
+SYSTEM_DIRS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
+
+# Runs inside the sandbox as `sh -c ENTRYPOINT sh <pids> <command...>`: sets RLIMIT_NPROC
+# (`ulimit -u` in bash, `-p` in dash), copies the project into the size-limited tmpfs, then
+# runs the command there. RLIMIT_NPROC is set here, after bwrap created the user namespace, and
+# not before bwrap: the kernel counts processes per (user namespace, uid) at every level, and a
+# namespace's creator limit caps the parent level, which for uid 65534 on the host spans all the
+# sandboxes. Set before bwrap, a `pids` of 32 would stop a sandbox from starting while other
+# sandboxes hold 32 processes; set here, each sandbox has its own budget.
+ENTRYPOINT = (
+    '{ ulimit -u "$1" 2>/dev/null || ulimit -p "$1"; } && shift'
+    ' && cp -R /src/. /workspace/ && exec "$@"'
+)
+
+
+class SandboxError(RuntimeError):
+    """The sandbox cannot run here (bubblewrap missing, user namespaces off, bad run spec)."""
+
+
+@dataclass(eq=False)
+class _Run:
+    handle: str
+    runtime_id: str
+    directory: Path
+    process: asyncio.subprocess.Process
+    readers: dict[Stream, asyncio.StreamReader]  # streams not yet at EOF
+    pending: dict[Stream, asyncio.Future[bytes]] = field(default_factory=dict)
+    carry: dict[Stream, bytes] = field(default_factory=lambda: {"stdout": b"", "stderr": b""})
+    ready: deque[OutputLine] = field(default_factory=deque)
+    reading: bool = False
+
+    def take(self, stream: Stream, chunk: bytes) -> None:
+        """Splits a chunk read from `stream` into lines (pieces of at most PIECE bytes)."""
+        ready = self.ready
+        data = self.carry[stream] + chunk if self.carry[stream] else chunk
+        *lines, rest = data.split(b"\n")
+        for line in lines:
+            if len(line) <= PIECE:
+                ready.append(OutputLine(stream, line))
+            else:
+                last = (len(line) - 1) // PIECE * PIECE
+                for start in range(0, last, PIECE):
+                    ready.append(OutputLine(stream, line[start : start + PIECE], True))
+                ready.append(OutputLine(stream, line[last:]))
+        if len(rest) > PIECE:  # an unfinished long line: pass on all but the last piece
+            keep = (len(rest) - 1) // PIECE * PIECE
+            for start in range(0, keep, PIECE):
+                ready.append(OutputLine(stream, rest[start : start + PIECE], True))
+            rest = rest[keep:]
+        self.carry[stream] = rest
+
+    def finish(self, stream: Stream) -> None:
+        """EOF on `stream`: a last line without newline still counts."""
+        if self.carry[stream]:
+            self.ready.append(OutputLine(stream, self.carry[stream]))
+            self.carry[stream] = b""
+        self.readers.pop(stream, None)
+
+
+def _child_setup(limits: list[tuple[int, int, int]], drop_to: int | None) -> Callable[[], None]:
+    """Runs in the forked child right before exec: sets the limits, then gives up root.
+
+    Done here rather than with the `user=`/`group=` arguments, which uvloop's event loop (the
+    server's) does not take."""
+    setrlimit = resource.setrlimit
+
+    def apply() -> None:
+        for which, soft, hard in limits:
+            setrlimit(which, (soft, hard))
+        if drop_to is not None:
+            os.setgroups([])
+            os.setgid(drop_to)
+            os.setuid(drop_to)
+
+    return apply
+
+
+def _exit_code(returncode: int) -> int:
+    return 128 - returncode if returncode < 0 else returncode
+
+
+class SandboxBackend(Backend):
+    """Runs programs in bubblewrap sandboxes; `root` holds per-run state and must be reachable
+    (search permission on it and every ancestor) for uid 65534 when the server runs as root."""
+
+    name = "sandbox"
+
+    # Extra address space (RLIMIT_AS) by language or command name: V8 reserves ~730 MB of
+    # virtual memory at start and aborts ("Failed to reserve virtual memory for CodeRange")
+    # under a smaller RLIMIT_AS, although it touches far less.
+    address_space_headroom: dict[str, int] = {"node": GiB, "nodejs": GiB}
+
+    def __init__(self, root: Path, *, bwrap: str = DEFAULT_BWRAP) -> None:
+        self.root = Path(root)
+        self.bwrap = bwrap
+        self._runs: dict[str, _Run] = {}
+        self._checked = False
+        self._check_lock = asyncio.Lock()
+        self._disable_userns = False
+        self._as_root = os.geteuid() == 0
+        self._uid = NOBODY if self._as_root else os.getuid()
+        self._gid = NOBODY if self._as_root else os.getgid()
+
+    # -- preflight ---------------------------------------------------------------------------
+
+    async def check(self) -> None:
+        """Raises SandboxError saying what is wrong when sandboxes cannot run here."""
+        if self._checked:
+            return
+        async with self._check_lock:
+            if self._checked:
+                return
+            if not (os.path.isfile(self.bwrap) and os.access(self.bwrap, os.X_OK)):
+                raise SandboxError(
+                    f"bubblewrap not found at {self.bwrap}: install the 'bubblewrap' package "
+                    "or use the docker runtime backend"
+                )
+            try:
+                self.root.mkdir(parents=True, exist_ok=True)
+                if self._as_root:
+                    os.chmod(self.root, stat.S_IMODE(self.root.stat().st_mode) | 0o711)
+                    self._check_reachable(self.root.resolve())
+            except OSError as error:
+                raise SandboxError(f"sandbox state directory {self.root}: {error}") from error
+            help_text = await self._run_quietly([self.bwrap, "--help"])
+            self._disable_userns = "--disable-userns" in help_text[1]
+            code, err = await self._run_quietly(
+                [
+                    self.bwrap,
+                    "--unshare-user",
+                    "--uid",
+                    str(SANDBOX_UID),
+                    "--unshare-pid",
+                    "--die-with-parent",
+                    *self._system_args(),
+                    "--",
+                    "/usr/bin/true",
+                ],
+                as_sandbox_user=True,
+            )
+            if code != 0:
+                raise SandboxError(
+                    f"bubblewrap cannot create a sandbox as uid {self._uid} (exit {code}: "
+                    f"{err.strip()}); unprivileged user namespaces must be allowed "
+                    "(sysctl user.max_user_namespaces > 0, kernel.unprivileged_userns_clone=1, "
+                    "no AppArmor restriction on bwrap)"
+                )
+            self._checked = True
+
+    def _check_reachable(self, path: Path) -> None:
+        for directory in (path, *path.parents):
+            info = directory.stat()
+            if info.st_uid == self._uid:
+                reachable = bool(info.st_mode & stat.S_IXUSR)
+            elif info.st_gid == self._gid:
+                reachable = bool(info.st_mode & stat.S_IXGRP)
+            else:
+                reachable = bool(info.st_mode & stat.S_IXOTH)
+            if not reachable:
+                raise SandboxError(
+                    f"sandbox state directory {path} is not reachable by uid {self._uid}: "
+                    f"{directory} lacks search permission for it (chmod o+x, or choose a "
+                    "directory outside the server's private data, e.g. /var/lib/neuronest-sandbox)"
+                )
+
+    async def _run_quietly(self, argv: list[str], as_sandbox_user: bool = False) -> tuple[int, str]:
+        process = await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env={"PATH": "/usr/bin:/bin"},
+            preexec_fn=_child_setup([], NOBODY if as_sandbox_user and self._as_root else None),
+        )
+        out, err = await process.communicate()
+        return process.returncode or 0, (out + err).decode(errors="replace")
+
+    # -- the interface -----------------------------------------------------------------------
+
+    async def start(self, spec: RunSpec) -> str:
+        await self.check()
+        if not spec.command:
+            raise SandboxError("the run has no command")
+        handle = f"sandbox-{uuid.uuid4().hex}"
+        directory = self.root / handle
+        args_fd = -1
+        try:
+            self._prepare(directory, spec)
+            # Options go through a memfd: on the command line, env values would show in `ps`.
+            # (bwrap takes only options from --args; the command stays on argv.)
+            blob = b"\0".join(a.encode() for a in self._bwrap_args(spec, directory)) + b"\0"
+            args_fd = os.memfd_create("bwrap-args", 0)
+            os.write(args_fd, blob)
+            os.lseek(args_fd, 0, os.SEEK_SET)
+            rlimits = self._rlimits(spec)
+            nproc = next(soft for which, soft, _ in rlimits if which == resource.RLIMIT_NPROC)
+            before_bwrap = [limit for limit in rlimits if limit[0] != resource.RLIMIT_NPROC]
+            process = await asyncio.create_subprocess_exec(
+                self.bwrap,
+                "--args",
+                str(args_fd),
+                "--",
+                "/bin/sh",
+                "-c",
+                ENTRYPOINT,
+                "sh",
+                str(nproc),
+                *spec.command,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                env={},
+                pass_fds=(args_fd,),
+                start_new_session=True,
+                preexec_fn=_child_setup(before_bwrap, NOBODY if self._as_root else None),
+                limit=STREAM_LIMIT,
+            )
+        except BaseException as error:
+            shutil.rmtree(directory, ignore_errors=True)
+            if isinstance(error, OSError | subprocess.SubprocessError):
+                raise SandboxError(f"could not start the sandbox: {error}") from error
+            raise
+        finally:
+            if args_fd >= 0:
+                os.close(args_fd)
+        assert process.stdout is not None and process.stderr is not None
+        self._runs[handle] = _Run(
+            handle=handle,
+            runtime_id=spec.runtime_id,
+            directory=directory,
+            process=process,
+            readers={"stdout": process.stdout, "stderr": process.stderr},
+        )
+        return handle
+
+    async def output(self, handle: str, after: str | None = None) -> AsyncIterator[OutputLine]:
+        # `after` is ignored: a sandbox never outlives its worker, so nothing is resumed
+        # across processes; within one process a new call continues where the last one stopped.
+        run = self._runs.get(handle)
+        if run is None:
+            return
+        if run.reading:
+            raise SandboxError(f"the output of {handle} is already being read")
+        run.reading = True
+        try:
+            ready = run.ready
+            while True:
+                while ready:
+                    yield ready.popleft()
+                if not run.readers:
+                    return
+                for stream, reader in run.readers.items():
+                    if stream not in run.pending:
+                        run.pending[stream] = asyncio.ensure_future(reader.read(READ_SIZE))
+                await asyncio.wait(run.pending.values(), return_when=asyncio.FIRST_COMPLETED)
+                for stream in _STREAMS:
+                    future = run.pending.get(stream)
+                    if future is None or not future.done():
+                        continue
+                    del run.pending[stream]
+                    chunk = b"" if future.cancelled() else future.result()
+                    if chunk:
+                        run.take(stream, chunk)
+                    else:
+                        run.finish(stream)
+        finally:
+            run.reading = False
+
+    async def wait(self, handle: str) -> int:
+        run = self._runs.get(handle)
+        if run is None:
+            raise SandboxError(f"unknown sandbox run {handle}")
+        return _exit_code(await run.process.wait())
+
+    async def stop(self, handle: str) -> None:
+        run = self._runs.get(handle)
+        if run is None:
+            return
+        process = run.process
+        if process.returncode is None:
+            # bwrap leads its own process group; when it dies, its pid-namespace init gets
+            # SIGKILL (--die-with-parent) and the kernel kills everything in the namespace.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(process.wait(), timeout=10)
+
+    async def remove(self, handle: str) -> None:
+        if not _HANDLE.fullmatch(handle):
+            return
+        await self.stop(handle)
+        run = self._runs.pop(handle, None)
+        if run is not None:
+            for future in run.pending.values():
+                future.cancel()
+            transport = getattr(run.process, "_transport", None)
+            if transport is not None:
+                transport.close()  # closes the pipes even when nobody read them to EOF
+        # Also removes the directory of a run another (dead) worker started.
+        directory = self.root / handle
+        if directory.exists():
+            await asyncio.to_thread(shutil.rmtree, directory, ignore_errors=True)
+
+    async def exists(self, handle: str) -> bool:
+        return handle in self._runs
+
+    async def managed(self) -> dict[str, str]:
+        return {handle: run.runtime_id for handle, run in self._runs.items()}
+
+    # -- building a run ----------------------------------------------------------------------
+
+    def _prepare(self, directory: Path, spec: RunSpec) -> None:
+        """Writes the run directory: src/ (the project files), passwd, group."""
+        for key, value in spec.env.items():
+            if not key or "=" in key or "\0" in key or "\0" in value:
+                raise SandboxError(f"invalid environment variable {key!r}")
+        directory.mkdir(mode=0o700)
+        src = directory / "src"
+        src.mkdir(mode=0o755)
+        made = [directory, src]
+        for name, content in spec.files.items():
+            parts = PurePosixPath(name).parts
+            if not parts or name.startswith("/") or any(p in ("", ".", "..") for p in parts):
+                raise SandboxError(f"invalid file path {name!r}")
+            parent = src
+            for part in parts[:-1]:
+                parent = parent / part
+                if not parent.is_dir():
+                    parent.mkdir(mode=0o755)
+                    made.append(parent)
+            target = parent / parts[-1]
+            mode = 0o755 if content.startswith(b"#!") else 0o644
+            try:
+                fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+            except OSError as error:
+                raise SandboxError(f"cannot write file {name!r}: {error}") from error
+            with os.fdopen(fd, "wb") as file:
+                file.write(content)
+            made.append(target)
+        (directory / "passwd").write_text(
+            f"root:x:0:0:root:/root:/usr/sbin/nologin\n"
+            f"sandbox:x:{SANDBOX_UID}:{SANDBOX_GID}:sandbox:/workspace:/bin/sh\n"
+            f"nobody:x:{NOBODY}:{NOBODY}:nobody:/nonexistent:/usr/sbin/nologin\n"
+        )
+        (directory / "group").write_text(
+            f"root:x:0:\nsandbox:x:{SANDBOX_GID}:\nnogroup:x:{NOBODY}:\n"
+        )
+        made += [directory / "passwd", directory / "group"]
+        if self._as_root:
+            for path in made:
+                os.chown(path, self._uid, self._gid, follow_symlinks=False)
+
+    def _system_args(self) -> list[str]:
+        args = ["--ro-bind", "/usr", "/usr"]
+        for name in SYSTEM_DIRS:
+            host = f"/{name}"
+            if os.path.islink(host):
+                args += ["--symlink", os.readlink(host), host]
+            elif os.path.isdir(host):
+                args += ["--ro-bind", host, host]
+        return args
+
+    def _bwrap_args(self, spec: RunSpec, directory: Path) -> list[str]:
+        limits = spec.limits
+        args = ["--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_GID)]
+        if self._disable_userns:
+            args.append("--disable-userns")
+        args += ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
+        if spec.network == "none":
+            args.append("--unshare-net")
+        args += ["--new-session", "--die-with-parent", "--hostname", "sandbox"]
+        args += self._system_args()
+        args += ["--proc", "/proc", "--dev", "/dev"]
+        for name in ETC_ENTRIES:
+            host = f"/etc/{name}"
+            if os.path.exists(host):
+                args += ["--ro-bind", host, host]
+        args += ["--ro-bind", str(directory / "passwd"), "/etc/passwd"]
+        args += ["--ro-bind", str(directory / "group"), "/etc/group"]
+        args += ["--size", str(limits.tmp_bytes), "--tmpfs", "/tmp"]
+        args += ["--ro-bind", str(directory / "src"), "/src"]
+        args += ["--size", str(limits.workspace_bytes), "--tmpfs", "/workspace"]
+        args += ["--chdir", "/workspace", "--clearenv"]
+        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/workspace", "LANG": "C.UTF-8"}
+        env.update(spec.env)
+        for key, value in env.items():
+            args += ["--setenv", key, value]
+        return args
+
+    def _rlimits(self, spec: RunSpec) -> list[tuple[int, int, int]]:
+        limits = spec.limits
+        names = {spec.language, os.path.basename(spec.command[0])}
+        headroom = max(self.address_space_headroom.get(name, 0) for name in names)
+        address_space = limits.memory_bytes + headroom
+        wanted = [
+            (resource.RLIMIT_AS, address_space, address_space),
+            (resource.RLIMIT_CPU, limits.cpu_seconds, limits.cpu_seconds + 1),
+            (resource.RLIMIT_NPROC, limits.pids, limits.pids),
+            (resource.RLIMIT_FSIZE, limits.file_size_bytes, limits.file_size_bytes),
+            (resource.RLIMIT_NOFILE, limits.open_files, limits.open_files),
+            (resource.RLIMIT_CORE, 0, 0),
+        ]
+        result = []
+        for which, soft, hard in wanted:
+            # The child cannot raise a hard limit (it has no privilege left): stay below ours.
+            _, ceiling = resource.getrlimit(which)
+            if ceiling != resource.RLIM_INFINITY:
+                hard = min(hard, ceiling)
+                soft = min(soft, hard)
+            result.append((which, soft, hard))
+        return result

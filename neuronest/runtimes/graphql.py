@@ -1,0 +1,259 @@
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from typing import Any
+
+import strawberry
+from strawberry.scalars import JSON
+from strawberry.types import Info
+
+from neuronest.graphql.context import Context
+from neuronest.graphql.scalars import DateTime
+from neuronest.graphql.types import Message, page
+from neuronest.kit.time import iso
+from neuronest.runtimes import service
+from neuronest.runtimes.events import status_channel
+from neuronest.runtimes.logs import logs_channel
+from neuronest.runtimes.models import Runtime as RuntimeRow
+from neuronest.runtimes.models import RuntimeLog as LogRow
+
+GAP_CHUNK = 1000
+
+
+@strawberry.type
+class Runtime:
+    id: strawberry.ID
+    project_id: strawberry.ID
+    user_id: strawberry.ID
+    language: str
+    status: str
+    environment_vars: JSON
+    entry_point: str
+    container_id: str | None
+    port: int | None
+    url: str | None
+    timeout: int
+    exit_code: int | None
+    error: str | None
+    backend: str | None
+    started_at: DateTime | None  # type: ignore[valid-type]
+    finished_at: DateTime | None  # type: ignore[valid-type]
+    created_at: DateTime  # type: ignore[valid-type]
+    updated_at: DateTime  # type: ignore[valid-type]
+
+    @classmethod
+    def of(cls, row: RuntimeRow) -> Runtime:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            project_id=strawberry.ID(str(row.project_id)),  # type: ignore[attr-defined]
+            user_id=strawberry.ID(str(row.user_id)),  # type: ignore[attr-defined]
+            language=row.language,
+            status=str(row.status),
+            environment_vars=row.environment_vars,
+            entry_point=row.entry_point,
+            container_id=row.container_id,
+            port=row.port,
+            url=row.url,
+            timeout=row.timeout,
+            exit_code=row.exit_code,
+            error=row.error,
+            backend=row.backend,
+            started_at=row.started_at,
+            finished_at=row.finished_at,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+
+@strawberry.type
+class RuntimeLog:
+    id: strawberry.ID
+    runtime_id: strawberry.ID
+    user_id: strawberry.ID
+    seq: int = strawberry.field(description="Position in the runtime's log, across runs")
+    type: str = strawberry.field(description="stdout, stderr or system")
+    message: str
+    timestamp: str
+
+    @classmethod
+    def of(cls, row: LogRow) -> RuntimeLog:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            runtime_id=strawberry.ID(str(row.runtime_id)),  # type: ignore[attr-defined]
+            user_id=strawberry.ID(str(row.user_id)),
+            seq=row.seq,
+            type=row.type,
+            message=row.message,
+            timestamp=iso(row.timestamp) or "",
+        )
+
+    @classmethod
+    def of_event(cls, runtime: RuntimeRow, line: dict[str, Any]) -> RuntimeLog:
+        return cls(
+            id=strawberry.ID(line["id"]),
+            runtime_id=strawberry.ID(str(runtime.id)),
+            user_id=strawberry.ID(str(runtime.user_id)),  # type: ignore[attr-defined]
+            seq=line["seq"],
+            type=line["type"],
+            message=line["message"],
+            timestamp=line["timestamp"],
+        )
+
+
+@strawberry.input
+class RuntimeInput:
+    project_id: strawberry.ID
+    language: str
+    entry_point: str
+    environment_vars: JSON | None = None
+    timeout: int = 300
+
+
+@strawberry.input
+class RuntimeUpdateInput:
+    entry_point: str | None = None
+    environment_vars: JSON | None = None
+    timeout: int | None = None
+
+
+@strawberry.type
+class RuntimeQuery:
+    @strawberry.field(description="Your runtimes, newest first.")
+    async def runtimes(
+        self,
+        info: Info[Context, None],
+        project_id: strawberry.ID | None = None,
+        status: str | None = None,
+        language: str | None = None,
+        limit: int | None = 100,
+        offset: int | None = 0,
+    ) -> list[Runtime]:
+        rows = await service.list_runtimes(
+            actor=await info.context.user(),
+            page=page(limit, offset),
+            project_id=project_id,
+            status=status,
+            language=language,
+        )
+        return [Runtime.of(row) for row in rows]
+
+    @strawberry.field
+    async def runtime(self, info: Info[Context, None], runtime_id: strawberry.ID) -> Runtime:
+        row = await service.get_runtime(actor=await info.context.user(), runtime_id=runtime_id)
+        return Runtime.of(row)
+
+    @strawberry.field(description="The most recent `limit` lines, in time order.")
+    async def runtime_logs(
+        self, info: Info[Context, None], runtime_id: strawberry.ID, limit: int | None = 100
+    ) -> list[RuntimeLog]:
+        rows = await service.list_logs(
+            actor=await info.context.user(), runtime_id=runtime_id, limit=page(limit).limit
+        )
+        return [RuntimeLog.of(row) for row in rows]
+
+
+@strawberry.type
+class RuntimeMutation:
+    @strawberry.mutation
+    async def create_runtime(self, info: Info[Context, None], input: RuntimeInput) -> Runtime:
+        row = await service.create_runtime(
+            actor=await info.context.user(),
+            project_id=input.project_id,
+            language=input.language,
+            entry_point=input.entry_point,
+            environment_vars=_env(input.environment_vars),
+            timeout=input.timeout,
+        )
+        return Runtime.of(row)
+
+    @strawberry.mutation(description="A running runtime is stopped first.")
+    async def update_runtime(
+        self, info: Info[Context, None], runtime_id: strawberry.ID, input: RuntimeUpdateInput
+    ) -> Runtime:
+        row = await service.update_runtime(
+            actor=await info.context.user(),
+            runtime_id=runtime_id,
+            entry_point=input.entry_point,
+            environment_vars=_env(input.environment_vars),
+            timeout=input.timeout,
+        )
+        return Runtime.of(row)
+
+    @strawberry.mutation(description="Stops it and removes its container, files and logs.")
+    async def delete_runtime(self, info: Info[Context, None], runtime_id: strawberry.ID) -> Message:
+        await service.delete_runtime(actor=await info.context.user(), runtime_id=runtime_id)
+        return Message(message="Runtime deleted successfully")
+
+    @strawberry.mutation(description="Answers at once; a worker starts the program.")
+    async def start_runtime(self, info: Info[Context, None], runtime_id: strawberry.ID) -> Message:
+        await service.start_runtime(actor=await info.context.user(), runtime_id=runtime_id)
+        return Message(message="Runtime starting")
+
+    @strawberry.mutation(description="Waits until the program has stopped.")
+    async def stop_runtime(self, info: Info[Context, None], runtime_id: strawberry.ID) -> Message:
+        await service.stop_runtime(actor=await info.context.user(), runtime_id=runtime_id)
+        return Message(message="Runtime stopped")
+
+    @strawberry.mutation
+    async def restart_runtime(
+        self, info: Info[Context, None], runtime_id: strawberry.ID
+    ) -> Message:
+        await service.restart_runtime(actor=await info.context.user(), runtime_id=runtime_id)
+        return Message(message="Runtime restarting")
+
+
+def _env(value: object) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        from neuronest.errors import Invalid
+
+        raise Invalid("environment_vars: must be an object", field="environment_vars")
+    return value
+
+
+@strawberry.type
+class RuntimeSubscription:
+    @strawberry.subscription(
+        description="Recent lines (up to `limit`), then every new line as it is written: each "
+        "event is a batch, in order, with no gap and no duplicate."
+    )
+    async def runtime_logs(
+        self, info: Info[Context, None], runtime_id: strawberry.ID, limit: int | None = 100
+    ) -> AsyncGenerator[list[RuntimeLog], None]:
+        actor = await info.context.user()
+        runtime = await service.get_runtime(actor=actor, runtime_id=runtime_id)
+        with await info.context.live(logs_channel(runtime.id)) as events:
+            recent = await service.list_logs(
+                actor=actor, runtime_id=runtime_id, limit=page(limit).limit
+            )
+            last = recent[-1].seq if recent else 0
+            if recent:
+                yield [RuntimeLog.of(row) for row in recent]
+            async for _, message in events:
+                lines = [line for line in message.get("lines", []) if line["seq"] > last]
+                if not lines:
+                    continue
+                while lines[0]["seq"] > last + 1:  # missed while subscribing: read the gap
+                    gap = await service.list_logs(
+                        actor=actor, runtime_id=runtime_id, limit=GAP_CHUNK, after_seq=last
+                    )
+                    gap = [row for row in gap if row.seq < lines[0]["seq"]]
+                    if not gap:
+                        break
+                    last = gap[-1].seq
+                    yield [RuntimeLog.of(row) for row in gap]
+                last = lines[-1]["seq"]
+                yield [RuntimeLog.of_event(runtime, line) for line in lines]
+
+    @strawberry.subscription(description="The runtime now, then after each change of status.")
+    async def runtime_status(
+        self, info: Info[Context, None], runtime_id: strawberry.ID
+    ) -> AsyncGenerator[Runtime, None]:
+        actor = await info.context.user()
+        runtime = await service.get_runtime(actor=actor, runtime_id=runtime_id)
+        with await info.context.live(status_channel(runtime.id)) as events:
+            yield Runtime.of(runtime)
+            async for _ in events:
+                runtime = await service.get_runtime(actor=actor, runtime_id=runtime_id)
+                yield Runtime.of(runtime)

@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import httpx
+
+from tests.conftest import Account
+
+FINAL = {"stopped", "completed", "failed", "timeout"}
+
+
+async def make_project(
+    api: httpx.AsyncClient, account: Account, files: dict[str, str]
+) -> dict[str, Any]:
+    response = await api.post(
+        "/api/projects", json={"name": "app", "description": "test"}, headers=account.headers
+    )
+    assert response.status_code == 201, response.text
+    project = dict(response.json())
+    for path, content in files.items():
+        put = await api.put(
+            f"/api/projects/{project['id']}/files/{path}",
+            json={"content": content},
+            headers=account.headers,
+        )
+        assert put.status_code == 200, put.text
+    return project
+
+
+async def make_runtime(
+    api: httpx.AsyncClient,
+    account: Account,
+    code: str,
+    *,
+    language: str = "python",
+    entry_point: str = "main.py",
+    env: dict[str, str] | None = None,
+    timeout: int = 60,
+    extra_files: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    project = await make_project(api, account, {entry_point: code, **(extra_files or {})})
+    response = await api.post(
+        "/api/runtimes",
+        json={
+            "project_id": project["id"],
+            "language": language,
+            "entry_point": entry_point,
+            "environment_vars": env or {},
+            "timeout": timeout,
+        },
+        headers=account.headers,
+    )
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+async def start(api: httpx.AsyncClient, account: Account, runtime_id: str) -> None:
+    response = await api.post(f"/api/runtimes/{runtime_id}/start", headers=account.headers)
+    assert response.status_code == 200, response.text
+    assert response.json() == {"message": "Runtime starting"}
+
+
+async def wait_status(
+    api: httpx.AsyncClient,
+    account: Account,
+    runtime_id: str,
+    statuses: set[str],
+    timeout: float = 60,
+) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        response = await api.get(f"/api/runtimes/{runtime_id}", headers=account.headers)
+        assert response.status_code == 200, response.text
+        body = dict(response.json())
+        if body["status"] in statuses:
+            return body
+        if time.monotonic() > deadline:
+            raise AssertionError(f"runtime stayed {body['status']}: {body}")
+        await asyncio.sleep(0.1)
+
+
+async def logs(
+    api: httpx.AsyncClient, account: Account, runtime_id: str, limit: int = 1000
+) -> list[dict[str, Any]]:
+    response = await api.get(
+        f"/api/runtimes/{runtime_id}/logs", params={"limit": limit}, headers=account.headers
+    )
+    assert response.status_code == 200, response.text
+    return list(response.json())
+
+
+def output(lines: list[dict[str, Any]], kind: str = "stdout") -> list[str]:
+    return [line["message"] for line in lines if line["type"] == kind]
+
+
+async def run_to_end(
+    api: httpx.AsyncClient, account: Account, code: str, **options: Any
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    runtime = await make_runtime(api, account, code, **options)
+    await start(api, account, runtime["id"])
+    final = await wait_status(api, account, runtime["id"], FINAL, timeout=120)
+    return final, await logs(api, account, runtime["id"])

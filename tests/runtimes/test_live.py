@@ -1,0 +1,153 @@
+"""Live logs and status over websockets, and runs that survive their worker."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.auth.test_graphql import Subscriber, bearer
+from tests.conftest import Account, register
+from tests.harness import Stack
+from tests.runtimes.helpers import FINAL, logs, make_runtime, output, start, wait_status
+
+COUNTING = (
+    "import time\n"
+    "for i in range(300):\n"
+    "    print(f'n{i}', flush=True)\n"
+    "    if i % 30 == 0:\n"
+    "        time.sleep(0.2)\n"
+)
+
+
+async def collect_logs(client: Subscriber, until: str, timeout: float = 60) -> list[dict[str, Any]]:
+    """Every line the subscription delivers, until a system line containing `until`."""
+    lines: list[dict[str, Any]] = []
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        message = await client.next(timeout=max(deadline - loop.time(), 0.1))
+        assert message["type"] == "next", message
+        assert "errors" not in message["payload"], message
+        batch = message["payload"]["data"]["runtimeLogs"]
+        lines.extend(batch)
+        if any(line["type"] == "system" and until in line["message"] for line in batch):
+            return lines
+
+
+async def subscribe_logs(stack: Stack, account: Account, runtime_id: str, url: str) -> Subscriber:
+    client = Subscriber(url.replace("http://", "ws://") + "/graphql")
+    assert (await client.connect(bearer(account.token)))["type"] == "connection_ack"
+    await client.subscribe(
+        f'subscription {{ runtimeLogs(runtimeId: "{runtime_id}", limit: 1000) '
+        "{ seq type message timestamp } }"
+    )
+    return client
+
+
+def assert_exactly_once_in_order(lines: list[dict[str, Any]]) -> None:
+    seqs = [line["seq"] for line in lines]
+    assert seqs == sorted(set(seqs)), "duplicates or disorder"
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), "gap"
+    assert [m["message"] for m in lines if m["type"] == "stdout"] == [f"n{i}" for i in range(300)]
+
+
+async def test_subscriber_from_the_start_sees_every_line_once(
+    api: httpx.AsyncClient, account: Account, stack: Stack
+) -> None:
+    runtime = await make_runtime(api, account, COUNTING)
+    client = await subscribe_logs(stack, account, runtime["id"], stack.urls[-1])
+    await start(api, account, runtime["id"])
+    lines = await collect_logs(client, "exited with code")
+    await client.close()
+    assert_exactly_once_in_order(lines)
+    stored = await logs(api, account, runtime["id"])
+    assert [line["message"] for line in stored] == [line["message"] for line in lines]
+
+
+async def test_subscriber_joining_mid_run_sees_every_line_once(
+    api: httpx.AsyncClient, account: Account, stack: Stack
+) -> None:
+    runtime = await make_runtime(api, account, COUNTING)
+    await start(api, account, runtime["id"])
+    while len(output(await logs(api, account, runtime["id"]))) < 40:
+        await asyncio.sleep(0.05)
+    client = await subscribe_logs(stack, account, runtime["id"], stack.urls[-1])
+    lines = await collect_logs(client, "exited with code")
+    await client.close()
+    assert_exactly_once_in_order(lines)
+
+
+async def test_status_subscription_follows_the_run(
+    api: httpx.AsyncClient, account: Account, stack: Stack
+) -> None:
+    runtime = await make_runtime(api, account, "print('hi')\n")
+    client = Subscriber(stack.ws_url)
+    await client.connect(bearer(account.token))
+    await client.subscribe(
+        f'subscription {{ runtimeStatus(runtimeId: "{runtime["id"]}") {{ status exitCode }} }}'
+    )
+    seen = [(await client.next())["payload"]["data"]["runtimeStatus"]["status"]]
+    await start(api, account, runtime["id"])
+    while seen[-1] not in FINAL:
+        seen.append((await client.next())["payload"]["data"]["runtimeStatus"]["status"])
+    await client.close()
+    assert seen[0] == "created"
+    assert seen[-1] == "completed"
+    assert "running" in seen
+
+
+async def test_streams_of_other_users_are_refused(
+    api: httpx.AsyncClient, account: Account, stack: Stack
+) -> None:
+    runtime = await make_runtime(api, account, "print(1)\n")
+    intruder = await register(api)
+    client = Subscriber(stack.ws_url)
+    await client.connect(bearer(intruder.token))
+    await client.subscribe(
+        f'subscription {{ runtimeLogs(runtimeId: "{runtime["id"]}") {{ seq }} }}'
+    )
+    message = await client.next()
+    errors = message["payload"] if message["type"] == "error" else message["payload"]["errors"]
+    assert errors[0]["extensions"]["code"] == "NOT_FOUND"
+    await client.close()
+
+
+async def test_killing_the_worker_mid_run(
+    api: httpx.AsyncClient, account: Account, stack: Stack
+) -> None:
+    if stack.mode != "postgres":
+        pytest.skip("the embedded stack has no separate worker")
+    code = (
+        "import time\n"
+        "for i in range(40):\n"
+        "    print(f'tick {i}', flush=True)\n"
+        "    time.sleep(0.25)\n"
+    )
+    runtime = await make_runtime(api, account, code)
+    looping = await make_runtime(api, account, "while True:\n    pass\n", timeout=8)
+    await start(api, account, runtime["id"])
+    await start(api, account, looping["id"])
+    await wait_status(api, account, looping["id"], {"running"})
+    while len(output(await logs(api, account, runtime["id"]))) < 5:
+        await asyncio.sleep(0.05)
+    worker = stack.processes["worker"]
+    os.kill(worker.popen.pid, signal.SIGKILL)
+    worker.popen.wait()
+    await asyncio.sleep(1)
+    stack.start_worker("worker")
+    final = await wait_status(api, account, runtime["id"], FINAL, timeout=60)
+    lines = await logs(api, account, runtime["id"])
+    if stack.backend == "docker":
+        assert final["status"] == "completed", final
+        assert output(lines) == [f"tick {i}" for i in range(40)]
+        assert any("re-attached" in line for line in output(lines, "system"))
+        timed = await wait_status(api, account, looping["id"], FINAL, timeout=60)
+        assert timed["status"] == "timeout"
+    else:
+        assert final["status"] == "failed"
+        assert "worker" in final["error"]
