@@ -11,10 +11,10 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from neuronest.auth.graphql import AuthMutation, AuthQuery, AuthSubscription
-from neuronest.projects.graphql import ProjectMutation, ProjectQuery
-from neuronest.runtimes.graphql import RuntimeMutation, RuntimeQuery, RuntimeSubscription
 from neuronest.config import get_settings
 from neuronest.graphql.errors import ErrorCodes
+from neuronest.projects.graphql import ProjectMutation, ProjectQuery
+from neuronest.runtimes.graphql import RuntimeMutation, RuntimeQuery, RuntimeSubscription
 
 Query = merge_types("Query", (AuthQuery, ProjectQuery, RuntimeQuery))
 Mutation = merge_types("Mutation", (AuthMutation, ProjectMutation, RuntimeMutation))

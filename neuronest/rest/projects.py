@@ -52,7 +52,8 @@ ROUTES = [
         "POST",
         "/api/projects",
         "Create a project",
-        f"mutation($input: ProjectInput!) {{ result: createProject(input: $input) {{ {PROJECT} }} }}",
+        "mutation($input: ProjectInput!) "
+        f"{{ result: createProject(input: $input) {{ {PROJECT} }} }}",
         ProjectOut,
         status=201,
         body=ProjectBody,
@@ -96,7 +97,8 @@ ROUTES = [
         "GET",
         "/api/projects/{project_id}/files",
         "List a project's files",
-        f"query($projectId: ID!) {{ result: projectFiles(projectId: $projectId) {{ {FILE_INFO} }} }}",
+        "query($projectId: ID!) "
+        f"{{ result: projectFiles(projectId: $projectId) {{ {FILE_INFO} }} }}",
         list[FileInfoOut],
         errors=(404,),
     ),
@@ -116,7 +118,8 @@ ROUTES = [
         "/api/projects/{project_id}/files/{path:path}",
         "Get a file's content",
         "query($projectId: ID!, $path: String!) "
-        "{ result: projectFile(projectId: $projectId, path: $path) { path content encoding size } }",
+        "{ result: projectFile(projectId: $projectId, path: $path) "
+        "{ path content encoding size } }",
         FileOut,
         errors=(404, 422),
     ),

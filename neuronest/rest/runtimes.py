@@ -76,7 +76,8 @@ ROUTES = [
         "POST",
         "/api/runtimes",
         "Create a runtime environment",
-        f"mutation($input: RuntimeInput!) {{ result: createRuntime(input: $input) {{ {RUNTIME} }} }}",
+        "mutation($input: RuntimeInput!) "
+        f"{{ result: createRuntime(input: $input) {{ {RUNTIME} }} }}",
         RuntimeOut,
         status=201,
         body=RuntimeBody,

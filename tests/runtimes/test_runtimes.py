@@ -230,7 +230,9 @@ async def test_hostile_programs_are_contained(
     api: httpx.AsyncClient, account: Account, stack: Stack
 ) -> None:
     programs = {
-        "fork bomb": "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n",
+        "fork bomb": (
+            "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n"
+        ),
         "memory hog": "blocks = []\nwhile True:\n    blocks.append(bytearray(64 * 1024 * 1024))\n",
         "disk filler": (
             "chunk = b'x' * (1024 * 1024)\n"
