@@ -231,7 +231,8 @@ async def test_hostile_programs_are_contained(
 ) -> None:
     programs = {
         "fork bomb": (
-            "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n"
+            "import os\nwhile True:\n    try:\n        os.fork()\n"
+            "    except OSError:\n        pass\n"
         ),
         "memory hog": "blocks = []\nwhile True:\n    blocks.append(bytearray(64 * 1024 * 1024))\n",
         "disk filler": (
