@@ -5,8 +5,9 @@ VENV := .venv
 setup:
 	@scripts/venv.sh
 
-run: setup
+run:
 	@scripts/system-deps.sh --run
+	@scripts/venv.sh
 	@$(VENV)/bin/neuronest migrate
 	@$(VENV)/bin/neuronest serve --host 127.0.0.1 --port 8000
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the Debian packages that the test suite needs, only when missing.
 #
-# Usage: scripts/system-deps.sh
+# Usage: scripts/system-deps.sh          everything `make test` needs
+#        scripts/system-deps.sh --run    only what `make run` needs (python3-venv, bubblewrap)
 #
 # Checks each tool by its binary and installs only what is absent, so the
 # second run does nothing (no `apt-get update`) and takes well under a second.
@@ -21,27 +22,31 @@ have_bin() {
     return 1
 }
 
-have_bin redis-server || missing+=(redis-server)
-have_bin redis-cli || missing+=(redis-tools)
-{ have_bin dockerd && have_bin docker; } || missing+=(docker.io)
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
 have_bin bwrap || missing+=(bubblewrap)
-have_bin debootstrap || missing+=(debootstrap)
-have_bin python3 || missing+=(python3)
-# debootstrap downloads with wget; an https mirror needs the CA bundle.
-have_bin wget || missing+=(wget)
-[[ -e /etc/ssl/certs/ca-certificates.crt ]] || missing+=(ca-certificates)
 
-# PostgreSQL server binaries live in a versioned dir, not on PATH.
-pg_present=0
-for f in /usr/lib/postgresql/*/bin/initdb; do
-    [[ -x "$f" ]] && pg_present=1 && break
-done
-if [[ $pg_present -eq 0 ]]; then
-    missing+=(postgresql)
-else
-    # Client tools (psql, pg_isready) ship in the server's bin dir too; the
-    # wrappers on PATH come from postgresql-client-common.
-    have psql || missing+=(postgresql-client)
+if [[ "${1:-}" != "--run" ]]; then
+    have_bin redis-server || missing+=(redis-server)
+    have_bin redis-cli || missing+=(redis-tools)
+    { have_bin dockerd && have_bin docker; } || missing+=(docker.io)
+    have_bin debootstrap || missing+=(debootstrap)
+    have_bin python3 || missing+=(python3)
+    # debootstrap downloads with wget; an https mirror needs the CA bundle.
+    have_bin wget || missing+=(wget)
+    [[ -e /etc/ssl/certs/ca-certificates.crt ]] || missing+=(ca-certificates)
+
+    # PostgreSQL server binaries live in a versioned dir, not on PATH.
+    pg_present=0
+    for f in /usr/lib/postgresql/*/bin/initdb; do
+        [[ -x "$f" ]] && pg_present=1 && break
+    done
+    if [[ $pg_present -eq 0 ]]; then
+        missing+=(postgresql)
+    else
+        # Client tools (psql, pg_isready) ship in the server's bin dir too; the
+        # wrappers on PATH come from postgresql-client-common.
+        have psql || missing+=(postgresql-client)
+    fi
 fi
 
 if [[ ${#missing[@]} -eq 0 ]]; then

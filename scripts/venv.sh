@@ -10,10 +10,6 @@ want=$(sha256sum pyproject.toml | cut -d' ' -f1)
 if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$want" && -x "$VENV/bin/neuronest" ]]; then
     exit 0
 fi
-if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
-    echo "venv: installing python3-venv"
-    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv
-fi
 [[ -x "$VENV/bin/python" ]] || python3 -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --upgrade pip
 "$VENV/bin/python" -m pip install -q -e ".[dev]"

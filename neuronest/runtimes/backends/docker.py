@@ -135,6 +135,10 @@ class DockerBackend(Backend):
     async def start(self, spec: RunSpec) -> str:
         docker = self._client()
         config = container_config(spec, instance=self.instance)
+        if sum(len(content) for content in spec.files.values()) > 1024 * 1024:
+            archive = await asyncio.to_thread(workspace_archive, spec.files)
+        else:
+            archive = workspace_archive(spec.files)
         try:
             created = await docker._query_json(
                 "containers/create", method="POST", data=json.dumps(config)
@@ -147,7 +151,6 @@ class DockerBackend(Backend):
             raise self._error(exc, f"create a container from {spec.image}") from exc
         handle: str = created["Id"]
         try:
-            archive = workspace_archive(spec.files)
             await self._call(
                 f"containers/{handle}/archive",
                 method="PUT",
@@ -353,7 +356,8 @@ def container_config(spec: RunSpec, *, instance: str = DEFAULT_INSTANCE) -> dict
 
 
 def workspace_archive(files: dict[str, bytes]) -> bytes:
-    """A tar for `/workspace` holding `app/` and the files under it, all owned by the run user."""
+    """A tar for `/workspace` holding `app/` and the files under it, all owned by the run user
+    (Docker keeps the owners of new entries; it does not chown the volume root itself)."""
     now = int(time.time())
     buffer = io.BytesIO()
     directories: set[str] = set()
@@ -376,7 +380,7 @@ def workspace_archive(files: dict[str, bytes]) -> bytes:
                 add_directory("/".join(("app", *parts[:depth])))
             info = tarfile.TarInfo("/".join(("app", *parts)))
             info.size = len(content)
-            info.mode = 0o644
+            info.mode = 0o755 if content.startswith(b"#!") else 0o644
             info.uid, info.gid, info.mtime = RUN_UID, RUN_GID, now
             tar.addfile(info, io.BytesIO(content))
     return buffer.getvalue()
