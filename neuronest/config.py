@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 from functools import lru_cache
@@ -56,6 +57,7 @@ class Settings(BaseSettings):
     }
     runtime_url_host: str = "127.0.0.1"
     sandbox_dir: Path | None = None
+    instance: str | None = None
     runtime_memory_bytes: int = Field(512 * 1024 * 1024, gt=0)
     runtime_cpus: float = Field(1.0, gt=0)
     runtime_pids: int = Field(256, gt=0)
@@ -82,6 +84,13 @@ class Settings(BaseSettings):
         if os.geteuid() == 0:
             return Path("/var/lib/neuronest/sandboxes")
         return (self.data_dir / "sandboxes").resolve()
+
+    @property
+    def resolved_instance(self) -> str:
+        """Names this installation on a shared Docker host: one database, one installation."""
+        if self.instance:
+            return self.instance
+        return hashlib.sha256(self.resolved_database_url.encode()).hexdigest()[:12]
 
     @property
     def is_embedded(self) -> bool:

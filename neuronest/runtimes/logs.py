@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,6 +15,8 @@ from tortoise.transactions import in_transaction
 from neuronest.kit.time import iso, utcnow
 from neuronest.runtimes.models import Runtime, RuntimeLog
 from neuronest.services import services
+
+log = logging.getLogger(__name__)
 
 
 def logs_channel(runtime_id: object) -> str:
@@ -136,12 +139,14 @@ class LogWriter:
         async with self._lock:
             if not self._buffer:
                 return
-            batch, self._buffer = self._buffer, []
+            batch = list(self._buffer)
             async with in_transaction():
                 await RuntimeLog.bulk_create(batch)
                 await Runtime.filter(id=self.runtime.id).update(
                     log_seq=batch[-1].seq, log_cursor=self.cursor
                 )
+            # Only once stored: a failed batch stays at the head of the buffer for the next try.
+            self._buffer = self._buffer[len(batch) :]
             await services().bus.publish(
                 logs_channel(self.runtime.id),
                 {"type": "logs", "lines": [log_event(row) for row in batch]},
@@ -150,4 +155,7 @@ class LogWriter:
     async def _flush_periodically(self) -> None:
         while True:
             await asyncio.sleep(self.limits.flush_seconds)
-            await self.flush()
+            try:
+                await self.flush()
+            except Exception:
+                log.exception("storing log lines of runtime %s failed; retrying", self.runtime.id)

@@ -13,7 +13,9 @@ def get_backend(settings: Settings, name: str) -> Backend:
         if name == "docker":
             from neuronest.runtimes.backends.docker import DockerBackend
 
-            _backends[name] = DockerBackend(settings.docker_url)
+            _backends[name] = DockerBackend(
+                settings.docker_url, instance=settings.resolved_instance
+            )
         elif name == "sandbox":
             from neuronest.runtimes.backends.sandbox import SandboxBackend
 

@@ -1,8 +1,10 @@
 """Runs programs in Docker containers through aiodocker.
 
-Each run is one container: the image of its language, the project files copied into an anonymous
-volume at `/workspace/app` (an archive, never a host bind mount, so the daemon may be on another
-host), a non-root user, a read-only root filesystem, no capabilities and the run's limits.
+Each run is one container: the image of its language, the project files copied as an archive
+(never a host bind mount, so the daemon may be on another host) into an anonymous volume at `/src`
+that the program cannot write, then copied at start into `/workspace`, a size-limited tmpfs, so a
+disk filler meets the tmpfs limit rather than the host's disk; a non-root user, a read-only root
+filesystem, no capabilities and the run's limits.
 
 Output comes from the container's log (json-file driver, size-capped) read through the raw logs API
 with timestamps, so stdout and stderr stay apart and a reader can resume past a cursor.
@@ -31,7 +33,9 @@ from neuronest.runtimes.backends.base import Backend, OutputLine, RunSpec, Strea
 RUN_UID = 10001
 RUN_GID = 10001
 WORKSPACE = "/workspace"
-APP_DIR = f"{WORKSPACE}/app"
+SOURCE = "/src"
+# The program starts once its files are in the tmpfs workspace.
+PREPARE = f'cp -R {SOURCE}/app/. {WORKSPACE}/ && exec "$@"'
 
 LABEL_RUNTIME = "neuronest.runtime"
 LABEL_USER = "neuronest.user"
@@ -156,7 +160,7 @@ class DockerBackend(Backend):
                 method="PUT",
                 data=archive,
                 headers={"Content-Type": "application/x-tar"},
-                params={"path": WORKSPACE},
+                params={"path": SOURCE},
             )
             await self._call(f"containers/{handle}/start")
         except BaseException as exc:
@@ -308,8 +312,14 @@ def container_config(spec: RunSpec, *, instance: str = DEFAULT_INSTANCE) -> dict
     env.setdefault("HOME", "/tmp")
     host: dict[str, Any] = {
         "ReadonlyRootfs": True,
-        "Tmpfs": {"/tmp": f"rw,nosuid,nodev,size={limits.tmp_bytes}"},
-        "Mounts": [{"Type": "volume", "Target": WORKSPACE}],
+        "Tmpfs": {
+            "/tmp": f"rw,nosuid,nodev,size={limits.tmp_bytes}",
+            WORKSPACE: (
+                f"rw,nosuid,nodev,exec,size={limits.workspace_bytes},"
+                f"uid={RUN_UID},gid={RUN_GID},mode=0755"
+            ),
+        },
+        "Mounts": [{"Type": "volume", "Target": SOURCE}],
         "CapDrop": ["ALL"],
         "SecurityOpt": ["no-new-privileges"],
         "Memory": limits.memory_bytes,
@@ -331,10 +341,10 @@ def container_config(spec: RunSpec, *, instance: str = DEFAULT_INSTANCE) -> dict
     }
     config: dict[str, Any] = {
         "Image": spec.image,
-        "Cmd": list(spec.command),
+        "Cmd": ["/bin/sh", "-c", PREPARE, "sh", *spec.command],
         "Env": [f"{key}={value}" for key, value in env.items()],
         "User": f"{RUN_UID}:{RUN_GID}",
-        "WorkingDir": APP_DIR,
+        "WorkingDir": WORKSPACE,
         "Labels": {
             LABEL_RUNTIME: spec.runtime_id,
             LABEL_USER: spec.user_id,
@@ -356,8 +366,8 @@ def container_config(spec: RunSpec, *, instance: str = DEFAULT_INSTANCE) -> dict
 
 
 def workspace_archive(files: dict[str, bytes]) -> bytes:
-    """A tar for `/workspace` holding `app/` and the files under it, all owned by the run user
-    (Docker keeps the owners of new entries; it does not chown the volume root itself)."""
+    """A tar for `/src` holding `app/` and the files under it, owned by root so that the program
+    (which copies them into its workspace) cannot write there."""
     now = int(time.time())
     buffer = io.BytesIO()
     directories: set[str] = set()
@@ -370,7 +380,7 @@ def workspace_archive(files: dict[str, bytes]) -> bytes:
             info = tarfile.TarInfo(name)
             info.type = tarfile.DIRTYPE
             info.mode = 0o755
-            info.uid, info.gid, info.mtime = RUN_UID, RUN_GID, now
+            info.uid, info.gid, info.mtime = 0, 0, now
             tar.addfile(info)
 
         add_directory("app")
@@ -381,7 +391,7 @@ def workspace_archive(files: dict[str, bytes]) -> bytes:
             info = tarfile.TarInfo("/".join(("app", *parts)))
             info.size = len(content)
             info.mode = 0o755 if content.startswith(b"#!") else 0o644
-            info.uid, info.gid, info.mtime = RUN_UID, RUN_GID, now
+            info.uid, info.gid, info.mtime = 0, 0, now
             tar.addfile(info, io.BytesIO(content))
     return buffer.getvalue()
 

@@ -187,7 +187,8 @@ async def test_environment_user_and_filesystem(runs: Runs, monkeypatch: pytest.M
         "print(json.dumps({\n"
         "    'env': dict(os.environ), 'uid': os.getuid(), 'gid': os.getgid(), 'cwd': os.getcwd(),\n"
         "    'etc': attempt(write('/etc/x')), 'root': attempt(write('/x')),\n"
-        "    'app': attempt(write('/workspace/app/new.txt')), 'tmp': attempt(write('/tmp/x')),\n"
+        "    'app': attempt(write('/workspace/new.txt')), 'tmp': attempt(write('/tmp/x')),\n"
+        "    'src': attempt(write('/src/app/new.txt')),\n"
         "    'network': attempt(connect),\n"
         "}))\n"
     )
@@ -200,10 +201,11 @@ async def test_environment_user_and_filesystem(runs: Runs, monkeypatch: pytest.M
     assert "NEURONEST_TEST_SERVER_MARKER" not in env
     assert marker not in lines[0].data.decode()
     assert (report["uid"], report["gid"]) == (10001, 10001)
-    assert report["cwd"] == "/workspace/app"
+    assert report["cwd"] == "/workspace"
     assert report["etc"] == "Read-only file system"
     assert report["root"] == "Read-only file system"
     assert report["app"] == "ok" and report["tmp"] == "ok"
+    assert report["src"] == "Permission denied"  # the pristine copy of the files stays as is
     assert report["network"] != "ok"  # network none: the host's loopback is out of reach
 
 
