@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from neuronest import health
 from neuronest.config import Settings, get_settings
@@ -63,6 +64,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ]
         return JSONResponse({"detail": detail}, status_code=422)
 
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
+        # A body that is not even text (FastAPI says 400) is invalid input like any other.
+        status = 422 if error.status_code == 400 else error.status_code
+        return JSONResponse(
+            {"detail": error.detail}, status_code=status, headers=getattr(error, "headers", None)
+        )
+
     @app.exception_handler(Exception)
     async def unexpected(_: Request, error: Exception) -> JSONResponse:
         log.error("unexpected error", exc_info=error)
@@ -72,5 +81,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth_rest.router)
     app.include_router(projects_rest.router)
     app.include_router(runtimes_rest.router)
-    app.include_router(graphql_router(), prefix="/graphql")
+    # GraphQL documents itself (introspection, GraphiQL); OpenAPI covers the REST routes.
+    app.include_router(graphql_router(), prefix="/graphql", include_in_schema=False)
     return app

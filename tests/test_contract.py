@@ -26,7 +26,7 @@ running server; each operation's `as_strategy(generation_mode=...)` (and, for RE
 `get_strategies_from_examples()`) feeds a Hypothesis `@given` test whose cases run
 `case.call_and_validate(headers=..., checks=[...])`. Each operation is a pytest subtest, so one
 failing operation does not hide the others. (`schemathesis.pytest.from_fixture` would be the
-natural fit for servers made by a fixture, but schemathesis 4.32 sets `request.node._nodeid`, which
+natural fit for servers made by a fixture, but schemathesis 4.32 uses `request.node._nodeid`, which
 pytest 9.2 nodes no longer have: it fails with AttributeError before running anything.)
 
 Reproducible and bounded: a fixed seed per operation and mode, no example database, no deadline.

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 
 from graphql.error import GraphQLError
-from strawberry.extensions import SchemaExtension
 
 from neuronest.errors import INTERNAL_CODE, AppError
 
@@ -38,18 +36,6 @@ def map_error(error: GraphQLError) -> GraphQLError:
     )
 
 
-def _map_result(result: object) -> None:
-    errors = getattr(result, "errors", None)
-    if errors:
-        result.errors = [map_error(e) for e in errors]  # type: ignore[attr-defined]
-
-
-class ErrorCodes(SchemaExtension):
-    def on_operation(self) -> Iterator[None]:
-        yield
-        _map_result(self.execution_context.result)
-
-    def on_stream_result(self, result: object) -> Iterator[None]:
-        """Each event of a subscription gets its codes before it is sent."""
-        _map_result(result)
-        yield None
+def map_errors(errors: list[GraphQLError]) -> None:
+    """Replaces each error, in place, by its client-facing form (idempotent)."""
+    errors[:] = [map_error(error) for error in errors]

@@ -1,23 +1,30 @@
+"""Scalars: UTC timestamps in one format, and JSON values."""
+
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, NewType
+from typing import NewType
 
-import strawberry
+from strawberry.types.scalar import ScalarDefinition, scalar
 
 from neuronest.kit.time import iso
 
-DateTime = strawberry.scalar(
-    NewType("DateTime", datetime),
-    serialize=iso,
-    parse_value=datetime.fromisoformat,
-    description="UTC ISO 8601 timestamp with milliseconds, e.g. 2023-01-01T00:00:00.000Z",
-)
-JSON = strawberry.scalar(
-    NewType("JSON", object),
-    serialize=lambda v: v,
-    parse_value=lambda v: v,
-    description="Any JSON value",
-)
+DateTime = NewType("DateTime", datetime)
+JSON = NewType("JSON", object)
 
-__all__ = ["JSON", "Any", "DateTime"]
+
+SCALARS: dict[object, ScalarDefinition] = {
+    DateTime: scalar(
+        name="DateTime",
+        serialize=iso,
+        parse_value=datetime.fromisoformat,
+        description="UTC ISO 8601 timestamp with milliseconds, e.g. 2023-01-01T00:00:00.000Z",
+    ),
+    JSON: scalar(
+        name="JSON",
+        serialize=lambda value: value,
+        parse_value=lambda value: value,
+        description="Any JSON value",
+        specified_by_url="https://ecma-international.org/publications-and-standards/standards/ecma-404/",
+    ),
+}

@@ -12,7 +12,9 @@ from strawberry.tools import merge_types
 
 from neuronest.auth.graphql import AuthMutation, AuthQuery, AuthSubscription
 from neuronest.config import get_settings
-from neuronest.graphql.errors import ErrorCodes
+from neuronest.graphql.errors import map_errors
+from neuronest.graphql.inputs import RejectNulCharacters
+from neuronest.graphql.scalars import SCALARS
 from neuronest.projects.graphql import ProjectMutation, ProjectQuery
 from neuronest.runtimes.graphql import RuntimeMutation, RuntimeQuery, RuntimeSubscription
 
@@ -23,16 +25,18 @@ Subscription = merge_types("Subscription", (AuthSubscription, RuntimeSubscriptio
 
 class Schema(strawberry.Schema):
     def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
-        """ErrorCodes already logged what was unexpected; expected errors are not log-worthy."""
+        """Every path of execution (queries, subscription events, errors raised by extensions)
+        passes its errors here once: they get their codes, and the unexpected are masked."""
+        map_errors(errors)
 
 
 schema = Schema(
     query=Query,
     mutation=Mutation,
     subscription=Subscription,
-    config=StrawberryConfig(auto_camel_case=True),
+    config=StrawberryConfig(auto_camel_case=True, scalar_map=SCALARS),
     extensions=[
-        ErrorCodes,
+        RejectNulCharacters,
         lambda: QueryDepthLimiter(max_depth=get_settings().graphql_max_depth),
         lambda: ParserCache(maxsize=512),
         lambda: ValidationCache(maxsize=512),

@@ -53,10 +53,19 @@ def check_name(name: str) -> str:
 
 
 def as_uuid(value: str, what: str) -> uuid.UUID:
+    """The id of an object to act on: anything that is no id names no object (404)."""
     try:
         return uuid.UUID(str(value))
     except ValueError:
         raise NotFound(f"{what} not found") from None
+
+
+def filter_uuid(value: str, field: str) -> uuid.UUID:
+    """An id to filter a list by: one that is no id is bad input (422)."""
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise Invalid(f"{field}: {value!r} is not a valid id", field=field) from None
 
 
 async def create_project(*, actor: User, name: str, description: str = "") -> Project:

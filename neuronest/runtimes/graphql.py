@@ -4,11 +4,10 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 import strawberry
-from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from neuronest.graphql.context import Context
-from neuronest.graphql.scalars import DateTime
+from neuronest.graphql.scalars import JSON, DateTime
 from neuronest.graphql.types import Message, page
 from neuronest.kit.time import iso
 from neuronest.runtimes import service

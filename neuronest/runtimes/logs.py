@@ -27,7 +27,7 @@ def logs_channel(runtime_id: object) -> str:
 class LogLimits:
     line_chars: int = 8192
     run_lines: int = 1_000_000
-    run_bytes: int = 128 * 1024 * 1024
+    run_bytes: int = 32 * 1024 * 1024
     batch_lines: int = 2000
     flush_seconds: float = 0.05
 

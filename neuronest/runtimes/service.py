@@ -11,7 +11,7 @@ from neuronest.auth.models import User
 from neuronest.errors import Conflict, Invalid, NotFound
 from neuronest.kit.pagination import Page
 from neuronest.kit.time import utcnow
-from neuronest.projects.service import as_uuid, check_path, get_project
+from neuronest.projects.service import as_uuid, check_path, filter_uuid, get_project
 from neuronest.runtimes.backends import get_backend
 from neuronest.runtimes.events import control_channel, publish_status, status_channel
 from neuronest.runtimes.models import ACTIVE, Runtime, RuntimeLog, RuntimeStatus
@@ -90,7 +90,7 @@ async def list_runtimes(
 ) -> list[Runtime]:
     query = Runtime.filter(user_id=actor.id)
     if project_id is not None:
-        query = query.filter(project_id=as_uuid(project_id, "Project"))
+        query = query.filter(project_id=filter_uuid(project_id, "project_id"))
     if status is not None:
         if status not in {s.value for s in RuntimeStatus}:
             raise Invalid(f"status: {status!r} is not a runtime status", field="status")

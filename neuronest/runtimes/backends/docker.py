@@ -46,7 +46,7 @@ LABEL_INSTANCE = "neuronest.instance"
 DEFAULT_INSTANCE = "default"
 
 # The json-file log of one run stays below LOG_MAX_SIZE * LOG_MAX_FILES on the Docker host.
-LOG_MAX_SIZE = "100m"
+LOG_MAX_SIZE = "256m"
 LOG_MAX_FILES = "1"
 STOP_GRACE_SECONDS = 2
 # Docker cuts lines longer than this into several log entries that share one timestamp.
