@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from datetime import datetime
 
 import strawberry
 from strawberry.types import Info
@@ -8,7 +9,6 @@ from strawberry.types import Info
 from neuronest.auth import service
 from neuronest.auth.models import User as UserRow
 from neuronest.graphql.context import Context
-from neuronest.graphql.scalars import DateTime
 from neuronest.graphql.types import Message
 
 
@@ -18,7 +18,7 @@ class User:
     email: str
     name: str
     is_active: bool
-    created_at: DateTime  # type: ignore[valid-type]
+    created_at: datetime
 
     @classmethod
     def of(cls, row: UserRow) -> User:

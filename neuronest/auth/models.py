@@ -22,7 +22,9 @@ class RevokedToken(Model):
     """A logged-out access token, kept until it would have expired anyway."""
 
     jti = fields.CharField(max_length=64, primary_key=True)
-    user = fields.ForeignKeyField("models.User", related_name=False, on_delete=fields.CASCADE)
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name=False, on_delete=fields.CASCADE
+    )
     expires_at = fields.DatetimeField(db_index=True)
 
     class Meta:
@@ -31,7 +33,9 @@ class RevokedToken(Model):
 
 class PasswordResetToken(Model):
     id = fields.UUIDField(primary_key=True)
-    user = fields.ForeignKeyField("models.User", related_name=False, on_delete=fields.CASCADE)
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name=False, on_delete=fields.CASCADE
+    )
     token_hash = fields.CharField(max_length=64, unique=True)
     expires_at = fields.DatetimeField()
     used_at = fields.DatetimeField(null=True)

@@ -36,7 +36,7 @@ class RedisEventBus(EventBus):
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
-        await self._pubsub.aclose()
+        await self._pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def publish(self, channel: str, message: Message) -> None:
         await self._redis.publish(channel, json.dumps(message, default=str))

@@ -9,12 +9,11 @@ from strawberry.types.scalar import ScalarDefinition, scalar
 
 from neuronest.kit.time import iso
 
-DateTime = NewType("DateTime", datetime)
 JSON = NewType("JSON", object)
 
 
 SCALARS: dict[object, ScalarDefinition] = {
-    DateTime: scalar(
+    datetime: scalar(
         name="DateTime",
         serialize=iso,
         parse_value=datetime.fromisoformat,

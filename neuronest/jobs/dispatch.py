@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from abc import ABC, abstractmethod
+from functools import partial
 from typing import Any
 
 from arq.connections import ArqRedis
@@ -50,6 +51,9 @@ class InProcessDispatcher(JobDispatcher):
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
+    def _forget(self, job_id: str, _: asyncio.Task[None]) -> None:
+        self._tasks.pop(job_id, None)
+
     async def enqueue(
         self, name: str, *args: Any, job_id: str | None = None, defer_by: float | None = None
     ) -> None:
@@ -73,4 +77,4 @@ class InProcessDispatcher(JobDispatcher):
             task.add_done_callback(self._anonymous.discard)
         else:
             self._tasks[job_id] = task
-            task.add_done_callback(lambda _t, key=job_id: self._tasks.pop(key, None))
+            task.add_done_callback(partial(self._forget, job_id))

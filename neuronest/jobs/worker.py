@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, cast
 
 from arq.connections import RedisSettings
+from arq.typing import WorkerCoroutine
 from arq.worker import Worker, func
 
 from neuronest.config import Settings
@@ -31,7 +32,7 @@ def build_worker(settings: Settings) -> Worker:
     # Runs last as long as their program (up to the longest runtime timeout, plus a margin).
     job_timeout = settings.runtime_max_timeout + 600
     functions = [
-        func(f, name=name, keep_result=0, timeout=job_timeout, max_tries=3)
+        func(cast(WorkerCoroutine, f), name=name, keep_result=0, timeout=job_timeout, max_tries=3)
         for name, f in load_all_jobs().items()
     ]
     return Worker(

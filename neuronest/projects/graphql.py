@@ -1,10 +1,11 @@
 from __future__ import annotations
 
+from datetime import datetime
+
 import strawberry
 from strawberry.types import Info
 
 from neuronest.graphql.context import Context
-from neuronest.graphql.scalars import DateTime
 from neuronest.graphql.types import Message, page
 from neuronest.projects import service
 from neuronest.projects.models import Project as ProjectRow
@@ -15,8 +16,8 @@ from neuronest.projects.models import ProjectFile as FileRow
 class ProjectFileInfo:
     path: str
     size: int
-    created_at: DateTime  # type: ignore[valid-type]
-    updated_at: DateTime  # type: ignore[valid-type]
+    created_at: datetime
+    updated_at: datetime
 
     @classmethod
     def of(cls, row: FileRow) -> ProjectFileInfo:
@@ -39,8 +40,8 @@ class Project:
     user_id: strawberry.ID
     name: str
     description: str
-    created_at: DateTime  # type: ignore[valid-type]
-    updated_at: DateTime  # type: ignore[valid-type]
+    created_at: datetime
+    updated_at: datetime
 
     @classmethod
     def of(cls, row: ProjectRow) -> Project:

@@ -3,10 +3,14 @@ from __future__ import annotations
 from tortoise import fields
 from tortoise.models import Model
 
+from neuronest.auth.models import User
+
 
 class Project(Model):
     id = fields.UUIDField(primary_key=True)
-    user = fields.ForeignKeyField("models.User", related_name=False, on_delete=fields.CASCADE)
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name=False, on_delete=fields.CASCADE
+    )
     name = fields.CharField(max_length=200)
     description = fields.TextField(default="")
     created_at = fields.DatetimeField(auto_now_add=True)
@@ -19,7 +23,9 @@ class Project(Model):
 
 class ProjectFile(Model):
     id = fields.UUIDField(primary_key=True)
-    project = fields.ForeignKeyField("models.Project", related_name=False, on_delete=fields.CASCADE)
+    project: fields.ForeignKeyRelation[Project] = fields.ForeignKeyField(
+        "models.Project", related_name=False, on_delete=fields.CASCADE
+    )
     path = fields.CharField(max_length=1024)
     content = fields.BinaryField()
     size = fields.IntField()

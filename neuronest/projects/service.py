@@ -12,6 +12,7 @@ from tortoise.functions import Sum
 
 from neuronest.auth.models import User
 from neuronest.errors import Invalid, NotFound
+from neuronest.kit.ownership import get_owned, newest_first
 from neuronest.kit.pagination import Page
 from neuronest.projects.models import Project, ProjectFile
 from neuronest.services import services
@@ -52,40 +53,16 @@ def check_name(name: str) -> str:
     return name
 
 
-def as_uuid(value: str, what: str) -> uuid.UUID:
-    """The id of an object to act on: anything that is no id names no object (404)."""
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        raise NotFound(f"{what} not found") from None
-
-
-def filter_uuid(value: str, field: str) -> uuid.UUID:
-    """An id to filter a list by: one that is no id is bad input (422)."""
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        raise Invalid(f"{field}: {value!r} is not a valid id", field=field) from None
-
-
 async def create_project(*, actor: User, name: str, description: str = "") -> Project:
     return await Project.create(user=actor, name=check_name(name), description=description)
 
 
 async def list_projects(*, actor: User, page: Page) -> list[Project]:
-    return (
-        await Project.filter(user_id=actor.id)
-        .order_by("-created_at", "-id")
-        .offset(page.offset)
-        .limit(page.limit)
-    )
+    return await newest_first(Project.filter(user_id=actor.id), page)
 
 
 async def get_project(*, actor: User, project_id: str) -> Project:
-    project = await Project.get_or_none(id=as_uuid(project_id, "Project"), user_id=actor.id)
-    if project is None:
-        raise NotFound("Project not found")
-    return project
+    return await get_owned(Project, project_id, actor, "Project")
 
 
 async def update_project(

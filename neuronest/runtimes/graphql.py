@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from datetime import datetime
 from typing import Any
 
 import strawberry
 from strawberry.types import Info
 
 from neuronest.graphql.context import Context
-from neuronest.graphql.scalars import JSON, DateTime
+from neuronest.graphql.scalars import JSON
 from neuronest.graphql.types import Message, page
 from neuronest.kit.time import iso
 from neuronest.runtimes import service
@@ -35,10 +36,10 @@ class Runtime:
     exit_code: int | None
     error: str | None
     backend: str | None
-    started_at: DateTime | None  # type: ignore[valid-type]
-    finished_at: DateTime | None  # type: ignore[valid-type]
-    created_at: DateTime  # type: ignore[valid-type]
-    updated_at: DateTime  # type: ignore[valid-type]
+    started_at: datetime | None
+    finished_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
 
     @classmethod
     def of(cls, row: RuntimeRow) -> Runtime:
@@ -48,7 +49,7 @@ class Runtime:
             user_id=strawberry.ID(str(row.user_id)),  # type: ignore[attr-defined]
             language=row.language,
             status=str(row.status),
-            environment_vars=row.environment_vars,
+            environment_vars=JSON(row.environment_vars),
             entry_point=row.entry_point,
             container_id=row.container_id,
             port=row.port,

@@ -5,6 +5,9 @@ from enum import StrEnum
 from tortoise import fields
 from tortoise.models import Model
 
+from neuronest.auth.models import User
+from neuronest.projects.models import Project
+
 
 class RuntimeStatus(StrEnum):
     CREATED = "created"
@@ -22,11 +25,15 @@ ACTIVE = (RuntimeStatus.STARTING, RuntimeStatus.RUNNING, RuntimeStatus.STOPPING)
 
 class Runtime(Model):
     id = fields.UUIDField(primary_key=True)
-    user = fields.ForeignKeyField("models.User", related_name=False, on_delete=fields.CASCADE)
-    project = fields.ForeignKeyField("models.Project", related_name=False, on_delete=fields.CASCADE)
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name=False, on_delete=fields.CASCADE
+    )
+    project: fields.ForeignKeyRelation[Project] = fields.ForeignKeyField(
+        "models.Project", related_name=False, on_delete=fields.CASCADE
+    )
     language = fields.CharField(max_length=40)
     entry_point = fields.CharField(max_length=1024)
-    environment_vars: dict[str, str] = fields.JSONField(default=dict)  # type: ignore[assignment]
+    environment_vars: dict[str, str] = fields.JSONField(default=dict)
     timeout = fields.IntField(default=300)
     status = fields.CharEnumField(RuntimeStatus, default=RuntimeStatus.CREATED, max_length=20)
     container_id = fields.CharField(max_length=128, null=True)
@@ -53,7 +60,9 @@ class Runtime(Model):
 
 class RuntimeLog(Model):
     id = fields.UUIDField(primary_key=True)
-    runtime = fields.ForeignKeyField("models.Runtime", related_name=False, on_delete=fields.CASCADE)
+    runtime: fields.ForeignKeyRelation[Runtime] = fields.ForeignKeyField(
+        "models.Runtime", related_name=False, on_delete=fields.CASCADE
+    )
     user_id = fields.UUIDField()
     seq = fields.BigIntField()
     run = fields.IntField()

@@ -97,11 +97,12 @@ async def _remove_strays() -> None:
         held = await backend.managed()
         if not held:
             continue
-        live = set(
-            await Runtime.filter(container_id__in=list(held), status__in=ACTIVE).values_list(
-                "container_id", flat=True
-            )
-        )
+        live = {
+            str(handle)
+            for handle in await Runtime.filter(
+                container_id__in=list(held), status__in=ACTIVE
+            ).values_list("container_id", flat=True)
+        }
         starting = set(
             str(v)
             for v in await Runtime.filter(

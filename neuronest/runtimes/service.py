@@ -8,10 +8,11 @@ import re
 from typing import Any
 
 from neuronest.auth.models import User
-from neuronest.errors import Conflict, Invalid, NotFound
+from neuronest.errors import Conflict, Invalid
+from neuronest.kit.ownership import as_uuid, filter_uuid, get_owned, newest_first
 from neuronest.kit.pagination import Page
 from neuronest.kit.time import utcnow
-from neuronest.projects.service import as_uuid, check_path, filter_uuid, get_project
+from neuronest.projects.service import check_path, get_project
 from neuronest.runtimes.backends import get_backend
 from neuronest.runtimes.events import control_channel, publish_status, status_channel
 from neuronest.runtimes.models import ACTIVE, Runtime, RuntimeLog, RuntimeStatus
@@ -97,14 +98,11 @@ async def list_runtimes(
         query = query.filter(status=status)
     if language is not None:
         query = query.filter(language=language)
-    return await query.order_by("-created_at", "-id").offset(page.offset).limit(page.limit)
+    return await newest_first(query, page)
 
 
 async def get_runtime(*, actor: User, runtime_id: str) -> Runtime:
-    runtime = await Runtime.get_or_none(id=as_uuid(runtime_id, "Runtime"), user_id=actor.id)
-    if runtime is None:
-        raise NotFound("Runtime not found")
-    return runtime
+    return await get_owned(Runtime, runtime_id, actor, "Runtime")
 
 
 async def update_runtime(
