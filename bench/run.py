@@ -8,6 +8,7 @@ table (markdown) to stdout.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import secrets
@@ -18,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import wrk
+from bench import runtimes, wrk
 from bench.server import Reply, Server, call
 
 ME_QUERY = "{ me { id email name isActive createdAt } }"
@@ -181,6 +182,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--login-connections", type=int, default=4)
     parser.add_argument("--bcrypt-rounds", type=int, default=12)
+    parser.add_argument("--runs", type=int, default=20, help="runtime starts per latency row")
     return parser.parse_args()
 
 
@@ -222,6 +224,10 @@ def main() -> None:
             log("server stopped")
     print(table(rows))
     print(notes(rows, args, load_before))
+    print()
+    with tempfile.TemporaryDirectory(prefix="neuronest-bench-") as tmp:
+        docker = os.environ.get("NEURONEST_TEST_DOCKER") == "1"
+        print(asyncio.run(runtimes.run(Path(tmp), args.runs, docker)))
 
 
 if __name__ == "__main__":

@@ -68,13 +68,11 @@ class Server:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, ready_timeout: float = 60.0) -> None:
-        subprocess.run(
-            [str(NEURONEST), "migrate"],
-            env=self.env,
-            check=True,
-            timeout=120,
-            stdout=subprocess.DEVNULL,
+        migrate = subprocess.run(
+            [str(NEURONEST), "migrate"], env=self.env, capture_output=True, text=True, timeout=120
         )
+        if migrate.returncode != 0:
+            raise RuntimeError(f"neuronest migrate failed:\n{migrate.stdout}{migrate.stderr}")
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
                 [str(NEURONEST), "serve", "--host", HOST, "--port", str(self.port)],

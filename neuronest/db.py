@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tortoise import Tortoise, connections
+from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.migrations.api.migrate import migrate as tortoise_migrate
 
 from neuronest.config import Settings
@@ -14,17 +15,34 @@ MODEL_MODULES = [
     "neuronest.auth.models",
     "neuronest.projects.models",
     "neuronest.runtimes.models",
+    "neuronest.memory.models",
+    "neuronest.orchestration.agents.models",
+    "neuronest.orchestration.tasks.models",
 ]
 
 
-def tortoise_config(settings: Settings) -> dict[str, Any]:
+async def _keep_session(connection: object) -> None:
+    """asyncpg resets each connection's session state when the pool takes it back, one extra
+    round trip per query. Nothing here sets session state (no SET, LISTEN or advisory locks);
+    open transactions are still rolled back by the pool."""
+
+
+def _connection(settings: Settings) -> str | dict[str, Any]:
     url = settings.resolved_database_url
     if url.startswith("sqlite://"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        return url
     if url.startswith("postgresql://"):
         url = "postgres://" + url.removeprefix("postgresql://")
+    config = expand_db_url(url)
+    config["credentials"].setdefault("maxsize", settings.database_pool_size)
+    config["credentials"]["reset"] = _keep_session
+    return config
+
+
+def tortoise_config(settings: Settings) -> dict[str, Any]:
     return {
-        "connections": {"default": url},
+        "connections": {"default": _connection(settings)},
         "apps": {
             APP_LABEL: {
                 "models": MODEL_MODULES,

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Load benchmark (see bench/README.md): installs what is missing (wrk included), starts a private
-# PostgreSQL and Redis, runs bench/run.py against one API server on 127.0.0.1, stops what it
-# started. Prints one markdown table. Extra arguments go to bench/run.py (e.g. --duration 5).
+# PostgreSQL, Redis and (when none runs) dockerd, runs bench/run.py against servers on 127.0.0.1,
+# stops what it started. Prints markdown tables. Extra arguments go to bench/run.py
+# (e.g. --duration 5 --runs 10).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$SECONDS
@@ -25,8 +26,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# The benchmark needs no docker daemon.
-NEURONEST_NO_DOCKER=1 scripts/services.sh start "$STATE"
+scripts/services.sh start "$STATE"
+scripts/build-images.sh
 # shellcheck disable=SC1091
 source "$STATE/env"
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from email_validator import EmailNotValidError, validate_email
 from tortoise.exceptions import IntegrityError
-from tortoise.expressions import F
+from tortoise.expressions import F, Subquery
 from tortoise.transactions import in_transaction
 
 from neuronest.auth.models import PasswordResetToken, RevokedToken, User
@@ -141,10 +141,15 @@ async def authenticate(token: str) -> Session:
     claims = read_token(token, services().secret_key)
     if claims is None:
         raise Unauthenticated("Invalid or expired token")
-    user = await User.get_or_none(id=claims.user_id)
+    # One round trip: the user, and whether this token was logged out.
+    user = (
+        await User.filter(id=claims.user_id)
+        .annotate(revoked=Subquery(RevokedToken.filter(jti=claims.jti).values("jti")))
+        .first()
+    )
     if user is None or user.token_version != claims.version:
         raise Unauthenticated("Invalid or expired token")
-    if await RevokedToken.filter(jti=claims.jti).exists():
+    if getattr(user, "revoked", None) is not None:
         raise Unauthenticated("Token has been revoked")
     if not user.is_active:
         raise Forbidden("This account is inactive")

@@ -6,7 +6,8 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import ParserCache, QueryDepthLimiter, ValidationCache
+from strawberry.extensions import AddValidationRules, ParserCache, ValidationCache
+from strawberry.extensions.query_depth_limiter import create_validator
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
@@ -15,12 +16,26 @@ from neuronest.config import get_settings
 from neuronest.graphql.errors import map_errors
 from neuronest.graphql.inputs import RejectNulCharacters
 from neuronest.graphql.scalars import SCALARS
+from neuronest.memory.graphql import MemoryMutation, MemoryQuery
+from neuronest.orchestration.agents.graphql import AgentMutation, AgentQuery
+from neuronest.orchestration.tasks.graphql import TaskMutation, TaskQuery, TaskSubscription
 from neuronest.projects.graphql import ProjectMutation, ProjectQuery
 from neuronest.runtimes.graphql import RuntimeMutation, RuntimeQuery, RuntimeSubscription
 
-Query = merge_types("Query", (AuthQuery, ProjectQuery, RuntimeQuery))
-Mutation = merge_types("Mutation", (AuthMutation, ProjectMutation, RuntimeMutation))
-Subscription = merge_types("Subscription", (AuthSubscription, RuntimeSubscription))
+Query = merge_types(
+    "Query", (AuthQuery, ProjectQuery, RuntimeQuery, AgentQuery, TaskQuery, MemoryQuery)
+)
+Mutation = merge_types(
+    "Mutation",
+    (AuthMutation, ProjectMutation, RuntimeMutation, AgentMutation, TaskMutation, MemoryMutation),
+)
+Subscription = merge_types(
+    "Subscription", (AuthSubscription, RuntimeSubscription, TaskSubscription)
+)
+
+
+# Built once: the validation cache keys on the rules, so a new rule per request never hits.
+DEPTH_LIMIT = create_validator(get_settings().graphql_max_depth, None, None)
 
 
 class Schema(strawberry.Schema):
@@ -37,7 +52,7 @@ schema = Schema(
     config=StrawberryConfig(auto_camel_case=True, scalar_map=SCALARS),
     extensions=[
         RejectNulCharacters,
-        lambda: QueryDepthLimiter(max_depth=get_settings().graphql_max_depth),
+        lambda: AddValidationRules([DEPTH_LIMIT]),
         lambda: ParserCache(maxsize=512),
         lambda: ValidationCache(maxsize=512),
     ],

@@ -10,15 +10,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import socket
-import uuid
 from datetime import timedelta
 from typing import Any
 
 import aiodocker
 
 from neuronest.config import Settings
+from neuronest.jobs.identity import WORKER_ID
 from neuronest.kit.time import utcnow
 from neuronest.projects.service import load_files
 from neuronest.runtimes.backends import get_backend
@@ -30,9 +29,6 @@ from neuronest.runtimes.probe import docker_answers, sandbox_available
 from neuronest.services import services
 
 log = logging.getLogger(__name__)
-
-WORKER_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
 
 class StartError(Exception):
     pass
@@ -228,7 +224,7 @@ async def supervise(runtime: Runtime, backend: Backend, handle: str, first_line:
         try:
             async for line in backend.output(handle, after=runtime.log_cursor):
                 writer.output(line.stream, line.data, line.partial, line.cursor)
-                if writer.pending() >= writer.limits.batch_lines:
+                if writer.due():
                     await writer.flush()
             exit_code = await backend.wait(handle)
         finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -57,7 +58,8 @@ class LogWriter:
         self._bytes = 0
         self._dropped_lines = 0
         self._dropped_bytes = 0
-        self._open_line: dict[str, int] = {}  # stream -> bytes cut from its current long line
+        self._open_line: dict[str, int] = {}
+        self._last_flush = 0.0  # stream -> bytes cut from its current long line
 
     async def __aenter__(self) -> LogWriter:
         self._flusher = asyncio.create_task(self._flush_periodically())
@@ -132,13 +134,19 @@ class LogWriter:
             )
         )
 
-    def pending(self) -> int:
-        return len(self._buffer)
+    def due(self) -> bool:
+        """Whether to flush now: a full batch, or the first lines after a quiet spell (so the
+        first line of a run reaches subscribers at once, and floods still go in batches)."""
+        if not self._buffer:
+            return False
+        waited = time.monotonic() - self._last_flush
+        return len(self._buffer) >= self.limits.batch_lines or waited >= self.limits.flush_seconds
 
     async def flush(self) -> None:
         async with self._lock:
             if not self._buffer:
                 return
+            self._last_flush = time.monotonic()
             batch = list(self._buffer)
             async with in_transaction():
                 await RuntimeLog.bulk_create(batch)

@@ -1,0 +1,320 @@
+"""Runtimes: start-to-first-log-line latency per backend, next to the same program started
+directly with aiodocker and with bwrap, and log throughput for 200,000 lines.
+
+One stack per backend (an API process and an arq worker on PostgreSQL + Redis). A websocket
+subscriber to `runtimeLogs` is in place before the start request; latency runs from the request
+to the first stdout line reaching the subscriber.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiodocker
+import httpx
+import websockets
+
+from bench.server import HOST, NEURONEST, free_port
+
+IMAGE = "neuronest/runtime-python:latest"
+FIRST_LINE = "print('x', flush=True)\n"
+MANY_LINES = 200_000
+FLOOD = f"import sys\nfor i in range({MANY_LINES}):\n    sys.stdout.write(f'{{i}}\\n')\n"
+
+
+def log(message: str) -> None:
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(int(q * len(ordered)), len(ordered) - 1)]
+
+
+@dataclass(frozen=True)
+class Latency:
+    label: str
+    samples: list[float]
+
+    @property
+    def p50(self) -> float:
+        return statistics.median(self.samples) * 1000
+
+    @property
+    def p95(self) -> float:
+        return percentile(self.samples, 0.95) * 1000
+
+
+@dataclass(frozen=True)
+class Throughput:
+    backend: str
+    lines: int
+    seconds: float
+    stored: int
+    rss_before_mb: float
+    rss_after_mb: float
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+class Stack:
+    """API and worker processes of one backend."""
+
+    def __init__(self, backend: str, data_dir: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://{HOST}:{self.port}"
+        self.env = {
+            **os.environ,
+            "NEURONEST_DATABASE_URL": os.environ["NEURONEST_TEST_DATABASE_URL"],
+            "NEURONEST_REDIS_URL": os.environ["NEURONEST_TEST_REDIS_URL"],
+            "NEURONEST_SECRET_KEY": secrets.token_urlsafe(48),
+            "NEURONEST_DATA_DIR": str(data_dir),
+            "NEURONEST_BCRYPT_ROUNDS": "4",
+            "NEURONEST_RUNTIME_BACKEND": backend,
+            "NEURONEST_DOCKER_NETWORK": "none",
+        }
+        self.logs = data_dir / f"{backend}.log"
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    def start(self) -> None:
+        subprocess.run([str(NEURONEST), "migrate"], env=self.env, check=True, capture_output=True)
+        with self.logs.open("ab") as out:
+            for command in (
+                ["serve", "--host", HOST, "--port", str(self.port)],
+                ["worker"],
+            ):
+                self.processes.append(
+                    subprocess.Popen(
+                        [str(NEURONEST), *command],
+                        env=self.env,
+                        stdout=out,
+                        stderr=subprocess.STDOUT,
+                        stdin=subprocess.DEVNULL,
+                    )
+                )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        raise RuntimeError(f"server not healthy:\n{self.logs.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            process.terminate()
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+    @property
+    def api_pid(self) -> int:
+        return self.processes[0].pid
+
+
+class Client:
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.http = httpx.AsyncClient(base_url=stack.url, timeout=120)
+        self.token = ""
+
+    async def login(self) -> None:
+        email = f"bench-{secrets.token_hex(4)}@example.com"
+        reply = await self.http.post(
+            "/api/auth/register", json={"email": email, "password": "bench-pass-1", "name": "b"}
+        )
+        reply.raise_for_status()
+        self.token = reply.json()["access_token"]
+        self.http.headers["Authorization"] = f"Bearer {self.token}"
+
+    async def runtime(self, code: str) -> str:
+        project = (await self.http.post("/api/projects", json={"name": "bench"})).json()
+        await self.http.put(f"/api/projects/{project['id']}/files/main.py", json={"content": code})
+        reply = await self.http.post(
+            "/api/runtimes",
+            json={"project_id": project["id"], "language": "python", "entry_point": "main.py"},
+        )
+        reply.raise_for_status()
+        return str(reply.json()["id"])
+
+    @asynccontextmanager
+    async def subscribe(self, runtime_id: str) -> AsyncIterator[Any]:
+        url = self.stack.url.replace("http://", "ws://") + "/graphql"
+        async with websockets.connect(url, subprotocols=["graphql-transport-ws"]) as socket:
+            await socket.send(
+                json.dumps(
+                    {
+                        "type": "connection_init",
+                        "payload": {"Authorization": f"Bearer {self.token}"},
+                    }
+                )
+            )
+            assert json.loads(await socket.recv())["type"] == "connection_ack"
+            query = (
+                f'subscription {{ runtimeLogs(runtimeId: "{runtime_id}") {{ seq type message }} }}'
+            )
+            await socket.send(
+                json.dumps({"id": "1", "type": "subscribe", "payload": {"query": query}})
+            )
+            yield socket
+
+    async def start(self, runtime_id: str) -> None:
+        (await self.http.post(f"/api/runtimes/{runtime_id}/start")).raise_for_status()
+
+
+async def lines_of(socket: Any) -> AsyncIterator[dict[str, Any]]:
+    while True:
+        message = json.loads(await asyncio.wait_for(socket.recv(), 120))
+        if message["type"] != "next":
+            raise RuntimeError(f"subscription ended: {message}")
+        for line in message["payload"]["data"]["runtimeLogs"]:
+            yield line
+
+
+async def api_latency(client: Client, runs: int) -> list[float]:
+    samples = []
+    for _ in range(runs):
+        runtime_id = await client.runtime(FIRST_LINE)
+        async with client.subscribe(runtime_id) as socket:
+            began = time.perf_counter()
+            await client.start(runtime_id)
+            async for line in lines_of(socket):
+                if line["type"] == "stdout":
+                    samples.append(time.perf_counter() - began)
+                    break
+    return samples
+
+
+async def throughput(client: Client, backend: str) -> Throughput:
+    runtime_id = await client.runtime(FLOOD)
+    before = rss_mb(client.stack.api_pid)
+    delivered = 0
+    async with client.subscribe(runtime_id) as socket:
+        began = time.perf_counter()
+        await client.start(runtime_id)
+        async for line in lines_of(socket):
+            if line["type"] == "stdout":
+                delivered += 1
+                if delivered == MANY_LINES:
+                    break
+        seconds = time.perf_counter() - began
+    after = rss_mb(client.stack.api_pid)
+    stored = await client.http.get(f"/api/runtimes/{runtime_id}/logs", params={"limit": 1000})
+    rows = [row for row in stored.json() if row["type"] == "stdout"]
+    return Throughput(
+        backend, delivered, seconds, int(rows[-1]["message"]) + 1 if rows else 0, before, after
+    )
+
+
+async def docker_direct(runs: int) -> list[float]:
+    samples = []
+    async with aiodocker.Docker() as docker:
+        for _ in range(runs):
+            began = time.perf_counter()
+            container = await docker.containers.create(
+                config={
+                    "Image": IMAGE,
+                    "Cmd": ["python3", "-u", "-c", FIRST_LINE],
+                    "HostConfig": {"NetworkMode": "none"},
+                }
+            )
+            await container.start()
+            async for _ in container.log(stdout=True, follow=True):
+                samples.append(time.perf_counter() - began)
+                break
+            await container.delete(force=True)
+    return samples
+
+
+async def bwrap_direct(runs: int) -> list[float]:
+    samples = []
+    for _ in range(runs):
+        began = time.perf_counter()
+        process = await asyncio.create_subprocess_exec(
+            "bwrap", "--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin",
+            "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
+            "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
+            "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-net", "--die-with-parent",
+            "/usr/bin/python3", "-u", "-c", FIRST_LINE,
+            stdout=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        assert process.stdout is not None
+        await process.stdout.readline()
+        samples.append(time.perf_counter() - began)
+        await process.wait()
+    return samples
+
+
+async def bench_backend(backend: str, data_dir: Path, runs: int) -> tuple[Latency, Throughput]:
+    stack = Stack(backend, data_dir)
+    log(f"runtimes: starting a {backend} stack")
+    stack.start()
+    try:
+        client = Client(stack)
+        await client.login()
+        await api_latency(client, 2)  # warm-up: images, imports, connections
+        latency = Latency(f"{backend} via the API", await api_latency(client, runs))
+        log(f"runtimes: {backend} latency p50 {latency.p50:.0f} ms; flooding {MANY_LINES} lines")
+        flood = await throughput(client, backend)
+        await client.http.aclose()
+    finally:
+        stack.stop()
+    return latency, flood
+
+
+def table(rows: list[tuple[Latency, Latency, str]], floods: list[Throughput]) -> str:
+    lines = [
+        "| start to first log line | p50 ms | p95 ms | direct p50 ms | ratio | aim |",
+        "|---|---:|---:|---:|---|---|",
+    ]
+    for api, direct, aim in rows:
+        ratio = api.p50 / direct.p50 if direct.p50 else 0
+        lines.append(
+            f"| {api.label} | {api.p50:.0f} | {api.p95:.0f} | {direct.p50:.0f} ({direct.label}) "
+            f"| {ratio:.2f}x | {aim}, ≤ 1.3x |"
+        )
+    lines += [
+        "",
+        "| log throughput | lines delivered | stored | lines/s | API RSS before → after MB | aim |",
+        "|---|---:|---:|---:|---|---|",
+    ]
+    for flood in floods:
+        lines.append(
+            f"| {flood.backend}, {MANY_LINES:,} lines | {flood.lines:,} | {flood.stored:,} "
+            f"| {flood.lines / flood.seconds:,.0f} | {flood.rss_before_mb:.0f} → "
+            f"{flood.rss_after_mb:.0f} | ≥ 50,000 lines/s |"
+        )
+    return "\n".join(lines)
+
+
+async def run(data_dir: Path, runs: int, docker: bool) -> str:
+    rows: list[tuple[Latency, Latency, str]] = []
+    floods: list[Throughput] = []
+    sandbox, sandbox_flood = await bench_backend("sandbox", data_dir, runs)
+    rows.append((sandbox, Latency("bwrap", await bwrap_direct(runs)), "p50 < 100 ms"))
+    floods.append(sandbox_flood)
+    if docker:
+        api, flood = await bench_backend("docker", data_dir, runs)
+        rows.append((api, Latency("aiodocker", await docker_direct(runs)), "p50 < 400 ms"))
+        floods.append(flood)
+    return table(rows, floods)
