@@ -17,6 +17,8 @@ from neuronest.db import migrate
 from neuronest.errors import AppError
 from neuronest.graphql.router import graphql_router
 from neuronest.rest import auth as auth_rest
+from neuronest.rest import memory as memory_rest
+from neuronest.rest import orchestration as orchestration_rest
 from neuronest.rest import projects as projects_rest
 from neuronest.rest import runtimes as runtimes_rest
 from neuronest.services import Services
@@ -34,7 +36,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         services = Services(settings)
         await services.start()
         if settings.is_embedded:
-            services.start_reconciler()
+            await services.prepare_workers()
         app.state.services = services
         try:
             yield
@@ -81,6 +83,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth_rest.router)
     app.include_router(projects_rest.router)
     app.include_router(runtimes_rest.router)
+    app.include_router(orchestration_rest.router)
+    app.include_router(memory_rest.router)
     # GraphQL documents itself (introspection, GraphiQL); OpenAPI covers the REST routes.
     app.include_router(graphql_router(), prefix="/graphql", include_in_schema=False)
     return app

@@ -22,6 +22,7 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".data")
     database_url: str | None = None
     redis_url: str | None = None
+    database_pool_size: int = Field(20, gt=0)
     secret_key: str | None = None
 
     host: str = "127.0.0.1"
@@ -65,10 +66,20 @@ class Settings(BaseSettings):
     runtime_heartbeat: float = Field(2.0, gt=0)
     runtime_stale_after: float = Field(10.0, gt=0)
     reconcile_interval: float = Field(3.0, gt=0)
+    task_heartbeat: float = Field(2.0, gt=0)
+    task_stale_after: float = Field(10.0, gt=0)
+    task_max_attempts: int = Field(3, gt=0)
 
     llm_base_url: str | None = None
     llm_api_key: str | None = None
     llm_default_model: str = "gpt-4o-mini"
+    llm_max_retries: int = Field(3, ge=0)
+    llm_timeout: float = Field(120.0, gt=0)
+    llm_max_tool_rounds: int = Field(8, gt=0)
+    openai_api_key: str | None = None
+    openai_base_url: str | None = None
+    anthropic_api_key: str | None = None
+    anthropic_base_url: str | None = None
 
     @property
     def resolved_database_url(self) -> str:

@@ -39,9 +39,17 @@ class Services:
         await self.jobs.start()
         _current = self
 
+    async def prepare_workers(self) -> None:
+        """What runs jobs here (workers, the embedded process) loads the model layer up front:
+        its first import would otherwise stall the event loop for seconds mid-request."""
+        from neuronest.llm.client import preload
+
+        await asyncio.to_thread(preload, self.settings)
+        self.start_reconciler()
+
     def start_reconciler(self) -> None:
         """Runs the runtime reconciler here (workers, and the embedded single process)."""
-        from neuronest.runtimes.reconcile import reconcile_forever
+        from neuronest.jobs.reconcile import reconcile_forever
 
         self._background.append(asyncio.create_task(reconcile_forever(), name="reconciler"))
 

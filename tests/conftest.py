@@ -13,6 +13,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from tests.harness import Stack, base_env, free_port
+from tests.llm.fake_llm import FakeLLM
 
 DATABASE_URL = os.environ.get("NEURONEST_TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("NEURONEST_TEST_REDIS_URL")
@@ -33,6 +34,19 @@ class Mailbox:
 
 
 @pytest.fixture(scope="session")
+def llm() -> Iterator[FakeLLM]:
+    """The OpenAI-compatible server every test stack's tasks talk to."""
+    with FakeLLM(api_key="test-llm-key") as server:
+        yield server
+
+
+@pytest.fixture
+def fake_llm(llm: FakeLLM) -> FakeLLM:
+    llm.reset()
+    return llm
+
+
+@pytest.fixture(scope="session")
 def mailbox() -> Iterator[Mailbox]:
     box = Mailbox()
     box.controller.start()
@@ -40,7 +54,16 @@ def mailbox() -> Iterator[Mailbox]:
     box.controller.stop()
 
 
-def _postgres_stack(workdir: Path, mailbox: Mailbox) -> Stack:
+def _llm_env(llm: FakeLLM) -> dict[str, str]:
+    return {
+        "NEURONEST_LLM_BASE_URL": llm.base_url,
+        "NEURONEST_LLM_API_KEY": "test-llm-key",
+        "NEURONEST_LLM_DEFAULT_MODEL": "fake-default",
+        "NEURONEST_LLM_MAX_RETRIES": "2",
+    }
+
+
+def _postgres_stack(workdir: Path, mailbox: Mailbox, llm: FakeLLM) -> Stack:
     if not DATABASE_URL or not REDIS_URL:
         pytest.skip("NEURONEST_TEST_DATABASE_URL / NEURONEST_TEST_REDIS_URL not set (make test)")
     database = f"t_{uuid.uuid4().hex[:12]}"
@@ -60,6 +83,7 @@ def _postgres_stack(workdir: Path, mailbox: Mailbox) -> Stack:
         NEURONEST_DATABASE_URL=url,
         NEURONEST_REDIS_URL=REDIS_URL,
         NEURONEST_SMTP_URL=f"smtp://127.0.0.1:{mailbox.port}",
+        **_llm_env(llm),
     )
     stack = Stack("postgres", workdir, env)
     stack.migrate()
@@ -69,21 +93,24 @@ def _postgres_stack(workdir: Path, mailbox: Mailbox) -> Stack:
     return stack
 
 
-def _embedded_stack(workdir: Path) -> Stack:
-    stack = Stack("embedded", workdir, base_env(workdir))
+def _embedded_stack(workdir: Path, llm: FakeLLM) -> Stack:
+    stack = Stack("embedded", workdir, base_env(workdir, **_llm_env(llm)))
     stack.start_api("api")
     return stack
 
 
 @pytest.fixture(scope="session", params=MODES)
 def stack(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, mailbox: Mailbox
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    mailbox: Mailbox,
+    llm: FakeLLM,
 ) -> Iterator[Stack]:
     workdir = tmp_path_factory.mktemp(request.param)
     started = (
-        _postgres_stack(workdir, mailbox)
+        _postgres_stack(workdir, mailbox, llm)
         if request.param == "postgres"
-        else _embedded_stack(workdir)
+        else _embedded_stack(workdir, llm)
     )
     yield started
     started.stop()

@@ -158,6 +158,8 @@ def base_env(workdir: Path, **overrides: str) -> dict[str, str]:
             "NEURONEST_RUNTIME_HEARTBEAT": "0.5",
             "NEURONEST_RUNTIME_STALE_AFTER": "3",
             "NEURONEST_RECONCILE_INTERVAL": "1",
+            "NEURONEST_TASK_HEARTBEAT": "0.5",
+            "NEURONEST_TASK_STALE_AFTER": "3",
         }
     )
     env.update(overrides)

@@ -39,6 +39,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import graphql
 import httpx
 import pytest
 import schemathesis
@@ -54,6 +55,42 @@ from schemathesis.checks import (
 )
 
 from tests.harness import Stack
+
+
+def _json_nodes() -> st.SearchStrategy[Any]:
+    """Values for the JSON scalar (task input, agent configuration, environment variables)."""
+    from schemathesis.graphql import nodes
+
+    leaves = st.one_of(
+        st.text(max_size=20).map(nodes.String),
+        st.integers(-1000, 1000).map(nodes.Int),
+        st.booleans().map(nodes.Boolean),
+        st.just(nodes.Null),
+    )
+
+    def object_of(children: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+        fields = st.dictionaries(
+            st.from_regex(r"[a-z_]{1,10}", fullmatch=True), children, max_size=4
+        )
+        return fields.map(
+            lambda d: nodes.Object(
+                fields=[
+                    graphql.ObjectFieldNode(name=graphql.NameNode(value=k), value=v)
+                    for k, v in d.items()
+                ]
+            )
+        )
+
+    return st.recursive(
+        leaves,
+        lambda children: st.one_of(
+            st.lists(children, max_size=4).map(lambda v: nodes.List(values=v)), object_of(children)
+        ),
+        max_leaves=8,
+    )
+
+
+schemathesis.graphql.scalar("JSON", _json_nodes())
 
 SEED = 20240917
 MAX_EXAMPLES = 25

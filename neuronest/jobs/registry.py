@@ -19,6 +19,7 @@ def job(function: JobFunction) -> JobFunction:
 def load_all_jobs() -> dict[str, JobFunction]:
     # Importing a domain's jobs module registers its jobs.
     import neuronest.auth.jobs
+    import neuronest.orchestration.tasks.jobs
     import neuronest.runtimes.jobs  # noqa: F401
 
     return JOBS

@@ -23,7 +23,7 @@ def build_worker(settings: Settings) -> Worker:
 
     async def on_startup(ctx: dict[str, Any]) -> None:
         await services.start()
-        services.start_reconciler()
+        await services.prepare_workers()
         ctx["services"] = services
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:

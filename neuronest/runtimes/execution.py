@@ -30,6 +30,7 @@ from neuronest.services import services
 
 log = logging.getLogger(__name__)
 
+
 class StartError(Exception):
     pass
 

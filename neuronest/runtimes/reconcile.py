@@ -9,9 +9,10 @@ from datetime import timedelta
 
 from tortoise.expressions import Q
 
+from neuronest.jobs.identity import WORKER_ID
 from neuronest.kit.time import utcnow
 from neuronest.runtimes.backends import get_backend
-from neuronest.runtimes.execution import WORKER_ID, finish, supervise
+from neuronest.runtimes.execution import finish, supervise
 from neuronest.runtimes.models import ACTIVE, Runtime, RuntimeStatus
 from neuronest.runtimes.probe import docker_answers
 from neuronest.services import services
@@ -113,15 +114,3 @@ async def _remove_strays() -> None:
             if handle not in live and runtime_id not in starting:
                 log.info("removing stray %s run %s of runtime %s", name, handle, runtime_id)
                 await backend.remove(handle)
-
-
-async def reconcile_forever() -> None:
-    interval = services().settings.reconcile_interval
-    while True:
-        try:
-            await reconcile_once()
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("reconciler pass failed")
-        await asyncio.sleep(interval)

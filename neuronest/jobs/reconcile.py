@@ -1,0 +1,29 @@
+"""The periodic repair pass of every worker (and of the embedded process)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from neuronest.services import services
+
+log = logging.getLogger(__name__)
+
+
+async def reconcile_forever() -> None:
+    from neuronest.orchestration.tasks import reconcile as tasks
+    from neuronest.runtimes import reconcile as runtimes
+
+    interval = services().settings.reconcile_interval
+    while True:
+        for name, reconcile_once in (
+            ("runtimes", runtimes.reconcile_once),
+            ("tasks", tasks.reconcile_once),
+        ):
+            try:
+                await reconcile_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("reconciling %s failed", name)
+        await asyncio.sleep(interval)

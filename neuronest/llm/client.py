@@ -1,0 +1,213 @@
+"""One call to a language model: streaming, the tool-calling loop, retries and readable errors.
+
+The task runner calls :func:`complete`. Which provider answers is chosen by the model string
+(see :mod:`neuronest.llm.models`):
+
+- a bare name (``gpt-4o-mini``, ``llama3``) goes to the default OpenAI-compatible endpoint
+  ``NEURONEST_LLM_BASE_URL`` with ``NEURONEST_LLM_API_KEY`` (OpenAI, Ollama, vLLM, llama.cpp, ...);
+- ``openai:NAME`` goes to OpenAI (``NEURONEST_OPENAI_BASE_URL`` overrides the endpoint) with
+  ``NEURONEST_OPENAI_API_KEY``, or ``NEURONEST_LLM_API_KEY`` when that is unset;
+- ``anthropic:NAME`` goes to Anthropic with ``NEURONEST_ANTHROPIC_API_KEY``
+  (``NEURONEST_ANTHROPIC_BASE_URL`` overrides the endpoint).
+
+The provider clients and the tool loop are pydantic-ai's (:mod:`neuronest.llm.providers`), which
+is imported on the first call only: it takes a few seconds to import.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from neuronest.config import Settings
+from neuronest.errors import Invalid
+from neuronest.llm.models import parse_model
+
+OPENAI_BASE_URL = "https://api.openai.com/v1"
+ANTHROPIC_BASE_URL = "https://api.anthropic.com"
+
+ToolHandler = Callable[[dict[str, Any]], Awaitable[str]]
+DeltaCallback = Callable[[str], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """A tool the model may call."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any]  # JSON schema of the arguments object
+    handler: ToolHandler  # runs the tool, returns text for the model
+
+
+@dataclass(frozen=True)
+class LLMRequest:
+    model: str | None  # "provider:model", bare name, or None = settings.llm_default_model
+    prompt: str
+    system: str | None = None
+    history: Sequence[tuple[str, str]] = ()  # earlier (role, content), role "user"|"assistant"
+    temperature: float | None = None
+    max_tokens: int | None = None
+    tools: Sequence[ToolSpec] = ()
+
+
+@dataclass
+class ToolCallRecord:
+    name: str
+    arguments: dict[str, Any]
+    result: str
+
+
+@dataclass
+class LLMResult:
+    text: str
+    model: str  # the model string actually used ("gpt-4o-mini", "openai:gpt-4o", ...)
+    usage: dict[str, int]  # input_tokens, output_tokens, total_tokens (summed over rounds)
+    tool_calls: list[ToolCallRecord] = field(default_factory=list)
+    rounds: int = 0  # model requests made (retries of one request not counted)
+
+
+class LLMError(Exception):
+    """The model call failed; the message is shown to users as the task's error."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class LLMNotConfigured(LLMError):
+    """No provider is configured for the requested model; the message says what to set."""
+
+
+ProviderKind = Literal["compatible", "openai", "anthropic"]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where one model string is sent; built by :func:`resolve` from the settings."""
+
+    kind: ProviderKind
+    model: str  # the model string actually used (prefixed for openai:/anthropic:)
+    name: str  # the model name the provider sees
+    base_url: str
+    api_key: str | None
+    key_setting: str  # the environment variable that holds the key, for error messages
+
+    @property
+    def label(self) -> str:
+        if self.kind == "anthropic":
+            return "the Anthropic API"
+        if self.kind == "openai":
+            return "the OpenAI API"
+        return "the OpenAI-compatible endpoint (NEURONEST_LLM_BASE_URL)"
+
+
+def resolve(settings: Settings, model: str | None) -> Endpoint:
+    """The endpoint for ``model`` (None: ``settings.llm_default_model``).
+
+    Cheap and free of network access: the task runner may call it to fail early.
+    Raises :class:`LLMNotConfigured` when the provider lacks its settings and :class:`LLMError`
+    for a model string that does not parse.
+    """
+    try:
+        ref = parse_model(model if model is not None else settings.llm_default_model)
+    except Invalid as exc:
+        raise LLMError(exc.message) from None
+    if ref.provider is None:
+        if not settings.llm_base_url:
+            raise LLMNotConfigured(
+                "no LLM provider is configured: set NEURONEST_LLM_BASE_URL (and "
+                "NEURONEST_LLM_API_KEY) to an OpenAI-compatible endpoint for bare model names such "
+                f"as {ref.name!r}, or use 'openai:MODEL' with NEURONEST_OPENAI_API_KEY or "
+                "'anthropic:MODEL' with NEURONEST_ANTHROPIC_API_KEY"
+            )
+        return Endpoint(
+            "compatible",
+            str(ref),
+            ref.name,
+            settings.llm_base_url,
+            settings.llm_api_key,
+            "NEURONEST_LLM_API_KEY",
+        )
+    if ref.provider == "openai":
+        key = settings.openai_api_key or settings.llm_api_key
+        if not key and not settings.openai_base_url:
+            raise LLMNotConfigured(
+                f"the OpenAI provider is not configured for model {str(ref)!r}: set "
+                "NEURONEST_OPENAI_API_KEY (or NEURONEST_LLM_API_KEY; NEURONEST_OPENAI_BASE_URL "
+                "for another endpoint)"
+            )
+        key_setting = (
+            "NEURONEST_OPENAI_API_KEY" if settings.openai_api_key else "NEURONEST_LLM_API_KEY"
+        )
+        return Endpoint(
+            "openai",
+            str(ref),
+            ref.name,
+            settings.openai_base_url or OPENAI_BASE_URL,
+            key,
+            key_setting if key else "NEURONEST_OPENAI_API_KEY",
+        )
+    if ref.provider == "anthropic":
+        if not settings.anthropic_api_key:
+            raise LLMNotConfigured(
+                f"the Anthropic provider is not configured for model {str(ref)!r}: set "
+                "NEURONEST_ANTHROPIC_API_KEY (and NEURONEST_ANTHROPIC_BASE_URL for another "
+                "endpoint)"
+            )
+        return Endpoint(
+            "anthropic",
+            str(ref),
+            ref.name,
+            settings.anthropic_base_url or ANTHROPIC_BASE_URL,
+            settings.anthropic_api_key,
+            "NEURONEST_ANTHROPIC_API_KEY",
+        )
+    raise LLMError(f"model: unknown provider {ref.provider!r}")  # pragma: no cover
+
+
+async def complete(
+    settings: Settings,
+    request: LLMRequest,
+    on_delta: DeltaCallback | None = None,
+) -> LLMResult:
+    """Ask the model, run the tools it calls, and return its final answer.
+
+    Always streams from the provider: ``on_delta`` receives each piece of text as it arrives, in
+    every round (text the model writes before calling tools included). Tool handlers run between
+    rounds; an exception from a handler is sent to the model as ``"error: ..."``. At most
+    ``settings.llm_max_tool_rounds`` model requests are made. 429 and 5xx answers are retried
+    (``settings.llm_max_retries`` times, honouring ``Retry-After``); each HTTP request times out
+    after ``settings.llm_timeout`` seconds without progress.
+
+    Raises :class:`LLMNotConfigured` or :class:`LLMError` with a message for users. Cancelling
+    the calling task closes the provider's stream and propagates ``CancelledError``. An exception
+    raised by ``on_delta`` propagates unchanged.
+    """
+    endpoint = resolve(settings, request.model)
+    for role, _ in request.history:
+        if role not in ("user", "assistant", "system"):
+            raise LLMError(f"history: unknown message role {role!r} (use 'user' or 'assistant')")
+    names = [tool.name for tool in request.tools]
+    if len(set(names)) != len(names):
+        raise LLMError(f"tools: duplicate tool names in {names}")
+
+    from neuronest.llm.providers import run  # imported on first use: pydantic-ai is slow to import
+
+    return await run(settings, endpoint, request, on_delta)
+
+
+def preload(settings: Settings | None = None) -> None:
+    """Import the provider machinery now rather than in the first :func:`complete` call.
+
+    The import takes one to three seconds of CPU, during which the event loop would be blocked;
+    a process that runs tasks can call this at startup (``await asyncio.to_thread(preload,
+    settings)``). Anthropic's SDK is imported too when an Anthropic key is configured.
+    """
+    from neuronest.llm import providers
+
+    providers.preload(anthropic=bool(settings and settings.anthropic_api_key))

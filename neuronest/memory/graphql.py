@@ -1,0 +1,135 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+from strawberry.types import Info
+
+from neuronest.graphql.context import Context
+from neuronest.graphql.scalars import JSON
+from neuronest.graphql.types import Message, page
+from neuronest.memory import service
+from neuronest.memory.models import Memory as MemoryRow
+from neuronest.memory.models import MemoryEntry as EntryRow
+
+
+@strawberry.type
+class MemoryEntry:
+    id: strawberry.ID
+    memory_id: strawberry.ID
+    role: str
+    content: str
+    metadata: JSON
+    created_at: datetime
+
+    @classmethod
+    def of(cls, row: EntryRow) -> MemoryEntry:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            memory_id=strawberry.ID(str(row.memory_id)),  # type: ignore[attr-defined]
+            role=row.role,
+            content=row.content,
+            metadata=JSON(row.metadata),
+            created_at=row.created_at,
+        )
+
+
+@strawberry.type
+class Memory:
+    id: strawberry.ID
+    user_id: strawberry.ID
+    name: str
+    description: str
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, row: MemoryRow) -> Memory:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            user_id=strawberry.ID(str(row.user_id)),  # type: ignore[attr-defined]
+            name=row.name,
+            description=row.description,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+
+@strawberry.input
+class MemoryInput:
+    name: str
+    description: str = ""
+
+
+@strawberry.input
+class MemoryEntryInput:
+    role: str = strawberry.field(description="user, assistant, system or note")
+    content: str
+    metadata: JSON | None = None
+
+
+@strawberry.type
+class MemoryQuery:
+    @strawberry.field(description="Your memory stores, newest first.")
+    async def memories(
+        self, info: Info[Context, None], limit: int | None = 100, offset: int | None = 0
+    ) -> list[Memory]:
+        rows = await service.list_memories(
+            actor=await info.context.user(), page=page(limit, offset)
+        )
+        return [Memory.of(row) for row in rows]
+
+    @strawberry.field
+    async def memory(self, info: Info[Context, None], memory_id: strawberry.ID) -> Memory:
+        row = await service.get_memory(actor=await info.context.user(), memory_id=memory_id)
+        return Memory.of(row)
+
+    @strawberry.field(description="A store's entries, newest first.")
+    async def memory_entries(
+        self,
+        info: Info[Context, None],
+        memory_id: strawberry.ID,
+        limit: int | None = 100,
+        offset: int | None = 0,
+    ) -> list[MemoryEntry]:
+        rows = await service.list_entries(
+            actor=await info.context.user(), memory_id=memory_id, page=page(limit, offset)
+        )
+        return [MemoryEntry.of(row) for row in rows]
+
+    @strawberry.field(description="The entries most relevant to `query`, best first.")
+    async def search_memory(
+        self, info: Info[Context, None], memory_id: strawberry.ID, query: str, limit: int = 5
+    ) -> list[MemoryEntry]:
+        rows = await service.search(
+            actor=await info.context.user(), memory_id=memory_id, query=query, limit=limit
+        )
+        return [MemoryEntry.of(row) for row in rows]
+
+
+@strawberry.type
+class MemoryMutation:
+    @strawberry.mutation
+    async def create_memory(self, info: Info[Context, None], input: MemoryInput) -> Memory:
+        row = await service.create_memory(
+            actor=await info.context.user(), name=input.name, description=input.description
+        )
+        return Memory.of(row)
+
+    @strawberry.mutation
+    async def delete_memory(self, info: Info[Context, None], memory_id: strawberry.ID) -> Message:
+        await service.delete_memory(actor=await info.context.user(), memory_id=memory_id)
+        return Message(message="Memory deleted successfully")
+
+    @strawberry.mutation
+    async def add_memory_entry(
+        self, info: Info[Context, None], memory_id: strawberry.ID, input: MemoryEntryInput
+    ) -> MemoryEntry:
+        row = await service.add_entry(
+            actor=await info.context.user(),
+            memory_id=memory_id,
+            role=input.role,
+            content=input.content,
+            metadata=input.metadata,  # type: ignore[arg-type]
+        )
+        return MemoryEntry.of(row)

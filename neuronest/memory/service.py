@@ -1,0 +1,86 @@
+"""Memory stores: entries that tasks recall (by relevance) and add their exchanges to."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from neuronest.auth.models import User
+from neuronest.errors import Invalid
+from neuronest.kit.ownership import get_owned, newest_first
+from neuronest.kit.pagination import Page
+from neuronest.kit.ranking import rank
+from neuronest.memory.models import Memory, MemoryEntry
+
+ROLES = ("user", "assistant", "system", "note")
+MAX_CONTENT = 100_000
+SEARCH_WINDOW = 5000
+
+
+def check_name(name: str) -> str:
+    name = name.strip()
+    if not 1 <= len(name) <= 200:
+        raise Invalid("name: must be 1 to 200 characters", field="name")
+    return name
+
+
+async def create_memory(*, actor: User, name: str, description: str = "") -> Memory:
+    return await Memory.create(user=actor, name=check_name(name), description=description)
+
+
+async def list_memories(*, actor: User, page: Page) -> list[Memory]:
+    return await newest_first(Memory.filter(user_id=actor.id), page)
+
+
+async def get_memory(*, actor: User, memory_id: str) -> Memory:
+    return await get_owned(Memory, memory_id, actor, "Memory")
+
+
+async def delete_memory(*, actor: User, memory_id: str) -> None:
+    memory = await get_memory(actor=actor, memory_id=memory_id)
+    await memory.delete()
+
+
+async def add_entry(
+    *,
+    actor: User,
+    memory_id: str,
+    role: str,
+    content: str,
+    metadata: dict[str, Any] | None = None,
+) -> MemoryEntry:
+    memory = await get_memory(actor=actor, memory_id=memory_id)
+    return await store_entry(memory, role=role, content=content, metadata=metadata)
+
+
+async def store_entry(
+    memory: Memory, *, role: str, content: str, metadata: dict[str, Any] | None = None
+) -> MemoryEntry:
+    if role not in ROLES:
+        raise Invalid(f"role: must be one of {', '.join(ROLES)}", field="role")
+    if not content or len(content) > MAX_CONTENT:
+        raise Invalid(f"content: must be 1 to {MAX_CONTENT} characters", field="content")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise Invalid("metadata: must be an object", field="metadata")
+    return await MemoryEntry.create(
+        memory=memory, role=role, content=content, metadata=metadata or {}
+    )
+
+
+async def list_entries(*, actor: User, memory_id: str, page: Page) -> list[MemoryEntry]:
+    memory = await get_memory(actor=actor, memory_id=memory_id)
+    return await newest_first(MemoryEntry.filter(memory_id=memory.id), page)
+
+
+async def search(*, actor: User, memory_id: str, query: str, limit: int = 5) -> list[MemoryEntry]:
+    memory = await get_memory(actor=actor, memory_id=memory_id)
+    return [entry for entry, _ in await relevant_entries(memory, query, Page(limit=limit).limit)]
+
+
+async def relevant_entries(
+    memory: Memory, query: str, limit: int
+) -> list[tuple[MemoryEntry, float]]:
+    """The entries that best match `query`, among the store's most recent ones."""
+    recent = (
+        await MemoryEntry.filter(memory_id=memory.id).order_by("-created_at").limit(SEARCH_WINDOW)
+    )
+    return rank(query, [(entry, entry.content) for entry in recent], limit)

@@ -1,0 +1,217 @@
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from datetime import datetime
+
+import strawberry
+from strawberry.types import Info
+
+from neuronest.graphql.context import Context
+from neuronest.graphql.scalars import JSON
+from neuronest.graphql.types import Message, page
+from neuronest.orchestration.tasks import service
+from neuronest.orchestration.tasks.events import updates_channel
+from neuronest.orchestration.tasks.models import FINISHED, TaskStatus
+from neuronest.orchestration.tasks.models import Task as TaskRow
+
+
+def _id(value: object) -> strawberry.ID | None:
+    return None if value is None else strawberry.ID(str(value))
+
+
+@strawberry.type
+class Task:
+    id: strawberry.ID
+    user_id: strawberry.ID
+    task_type: str
+    input_data: JSON
+    context: JSON
+    tools: list[str] | None
+    memory_id: strawberry.ID | None
+    agent_id: strawberry.ID | None
+    status: str
+    result: JSON | None
+    error: str | None
+    parent_id: strawberry.ID | None
+    step_id: str | None
+    attempts: int
+    started_at: datetime | None
+    finished_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, row: TaskRow) -> Task:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            user_id=strawberry.ID(str(row.user_id)),  # type: ignore[attr-defined]
+            task_type=row.task_type,
+            input_data=JSON(row.input_data),
+            context=JSON(row.context),
+            tools=row.tools,
+            memory_id=_id(row.memory_id),
+            agent_id=_id(row.agent_id),
+            status=str(row.status),
+            result=None if row.result is None else JSON(row.result),
+            error=row.error,
+            parent_id=_id(row.parent_id),
+            step_id=row.step_id,
+            attempts=row.attempts,
+            started_at=row.started_at,
+            finished_at=row.finished_at,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+
+@strawberry.type
+class TaskUpdate:
+    type: str = strawberry.field(description="status, delta or step")
+    task: Task = strawberry.field(description="The task as it is now")
+    text: str | None = strawberry.field(default=None, description="A piece of streamed text")
+    step_id: str | None = None
+    step_status: str | None = None
+
+
+@strawberry.input
+class TaskInput:
+    task_type: str
+    input_data: JSON
+    context: JSON | None = None
+    tools: list[str] | None = None
+    memory_id: strawberry.ID | None = None
+    agent_id: strawberry.ID | None = None
+
+
+@strawberry.type
+class TaskQuery:
+    @strawberry.field(description="Your tasks, newest first.")
+    async def tasks(
+        self,
+        info: Info[Context, None],
+        task_type: str | None = None,
+        status: str | None = None,
+        agent_id: strawberry.ID | None = None,
+        parent_id: strawberry.ID | None = None,
+        limit: int | None = 100,
+        offset: int | None = 0,
+    ) -> list[Task]:
+        rows = await service.list_tasks(
+            actor=await info.context.user(),
+            page=page(limit, offset),
+            task_type=task_type,
+            status=status,
+            agent_id=agent_id,
+            parent_id=parent_id,
+        )
+        return [Task.of(row) for row in rows]
+
+    @strawberry.field
+    async def task(self, info: Info[Context, None], task_id: strawberry.ID) -> Task:
+        return Task.of(await service.get_task(actor=await info.context.user(), task_id=task_id))
+
+
+@strawberry.type
+class TaskMutation:
+    @strawberry.mutation(description="Answers at once (status created); a worker runs it.")
+    async def create_task(self, info: Info[Context, None], input: TaskInput) -> Task:
+        row = await service.create_task(
+            actor=await info.context.user(),
+            task_type=input.task_type,
+            input_data=input.input_data,
+            context=input.context,
+            tools=input.tools,
+            memory_id=input.memory_id,
+            agent_id=input.agent_id,
+        )
+        return Task.of(row)
+
+    @strawberry.mutation(description="Stops the task's work; a finished task is a conflict.")
+    async def cancel_task(self, info: Info[Context, None], task_id: strawberry.ID) -> Message:
+        await service.cancel_task(actor=await info.context.user(), task_id=task_id)
+        return Message(message="Task cancelled successfully")
+
+    @strawberry.mutation
+    async def delete_task(self, info: Info[Context, None], task_id: strawberry.ID) -> Message:
+        await service.delete_task(actor=await info.context.user(), task_id=task_id)
+        return Message(message="Task deleted successfully")
+
+
+@strawberry.type
+class TaskSubscription:
+    @strawberry.subscription(
+        description="The task now, then each change of status, each piece of text the model "
+        "writes, and each step's progress for workflows; ends when the task has finished."
+    )
+    async def task_updates(
+        self, info: Info[Context, None], task_id: strawberry.ID
+    ) -> AsyncGenerator[TaskUpdate, None]:
+        actor = await info.context.user()
+        row = await service.get_task(actor=actor, task_id=task_id)
+        with await info.context.live(updates_channel(row.id)) as events:
+            row = await service.get_task(actor=actor, task_id=task_id)
+            yield TaskUpdate(type="status", task=Task.of(row))
+            if row.status in FINISHED:
+                return
+            text = StreamCatchUp(joined_running=row.status == TaskStatus.RUNNING)
+            if text.joined_running:
+                await service.request_snapshot(row)
+            async for _, event in events:
+                kind = str(event.get("type"))
+                if kind in ("delta", "snapshot"):
+                    for piece in text.accept(event):
+                        yield TaskUpdate(type="delta", task=Task.of(row), text=piece)
+                    if text.waiting:  # the worker may not have heard the first request
+                        await service.request_snapshot(row)
+                    continue
+                row = await service.get_task(actor=actor, task_id=task_id)
+                yield TaskUpdate(
+                    type=kind,
+                    task=Task.of(row),
+                    step_id=event.get("step_id"),
+                    step_status=event.get("status") if kind == "step" else None,
+                )
+                if kind == "status" and row.status in FINISHED:
+                    return
+
+
+class StreamCatchUp:
+    """Streamed text for a subscriber, each character exactly once: one that joined a running
+    task waits for the worker's snapshot, then takes only the pieces that follow it."""
+
+    def __init__(self, joined_running: bool) -> None:
+        self.joined_running = joined_running
+        self.known: int | None = None if joined_running else 0
+        self.early: list[dict[str, object]] = []
+
+    def accept(self, event: dict[str, object]) -> list[str]:
+        if event.get("type") == "snapshot":
+            if self.known is not None:
+                return []
+            snapshot = str(event.get("text", ""))
+            self.known = len(snapshot)
+            early, self.early = self.early, []
+            pieces = [snapshot, *[piece for e in early for piece in self._piece(e)]]
+            return [piece for piece in pieces if piece]
+        if self.known is None:
+            if event.get("offset") == 0:  # the stream began after we subscribed: nothing missed
+                self.known = 0
+                early, self.early = self.early, []
+                return [piece for e in [*early, event] for piece in self._piece(e)]
+            self.early.append(event)
+            return []
+        return self._piece(event)
+
+    @property
+    def waiting(self) -> bool:
+        return self.known is None
+
+    def _piece(self, event: dict[str, object]) -> list[str]:
+        assert self.known is not None
+        text = str(event.get("text", ""))
+        offset = int(event.get("offset", self.known))  # type: ignore[call-overload]
+        if offset + len(text) <= self.known:
+            return []
+        fresh = text[max(self.known - offset, 0) :]
+        self.known = offset + len(text)
+        return [fresh]

@@ -1,0 +1,47 @@
+"""Tasks whose worker died go back to the queue, a bounded number of times."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from neuronest.kit.time import utcnow
+from neuronest.orchestration.tasks.events import publish_status
+from neuronest.orchestration.tasks.models import Task, TaskStatus
+from neuronest.orchestration.tasks.service import dispatch
+from neuronest.services import services
+
+log = logging.getLogger(__name__)
+
+
+async def reconcile_once() -> None:
+    settings = services().settings
+    now = utcnow()
+    stale = now - timedelta(seconds=settings.task_stale_after)
+    for task in await Task.filter(status=TaskStatus.RUNNING, heartbeat_at__lt=stale):
+        if task.attempts >= settings.task_max_attempts:
+            failed = await Task.filter(
+                id=task.id, status=TaskStatus.RUNNING, heartbeat_at=task.heartbeat_at
+            ).update(
+                status=TaskStatus.FAILED,
+                error=f"its worker stopped during each of {task.attempts} attempts",
+                finished_at=now,
+                worker_id=None,
+            )
+        else:
+            failed = 0
+            requeued = await Task.filter(
+                id=task.id, status=TaskStatus.RUNNING, heartbeat_at=task.heartbeat_at
+            ).update(status=TaskStatus.CREATED, worker_id=None, heartbeat_at=None)
+            if requeued:
+                log.info("task %s lost its worker; attempt %s queued", task.id, task.attempts + 1)
+                await task.refresh_from_db()
+                await publish_status(task)
+                await dispatch(task)
+        if failed:
+            await task.refresh_from_db()
+            await publish_status(task)
+    # Tasks that no worker took (a lost queue, or an embedded process that restarted).
+    waiting = stale - timedelta(seconds=settings.task_stale_after * 5)
+    for task in await Task.filter(status=TaskStatus.CREATED, updated_at__lt=waiting).limit(100):
+        await dispatch(task)

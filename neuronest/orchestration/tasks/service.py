@@ -1,0 +1,127 @@
+"""Tasks: units of work (mostly model calls) that a worker executes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from neuronest.auth.models import User
+from neuronest.errors import Conflict, Invalid
+from neuronest.kit.ownership import filter_uuid, get_owned, newest_first
+from neuronest.kit.pagination import Page
+from neuronest.kit.time import utcnow
+from neuronest.memory.service import get_memory
+from neuronest.orchestration.agents.service import get_agent
+from neuronest.orchestration.tasks.events import control_channel, publish_status
+from neuronest.orchestration.tasks.models import FINISHED, UNFINISHED, Task, TaskStatus
+from neuronest.orchestration.tasks.types import REGISTRY
+from neuronest.services import services
+from neuronest.tools.registry import check_tools
+
+INTERNAL_TYPES = ("workflow",)
+
+
+def check_type(task_type: str) -> str:
+    if task_type not in REGISTRY:
+        raise Invalid(
+            f"task_type: unknown task type {task_type!r} (known: {', '.join(sorted(REGISTRY))})",
+            field="task_type",
+        )
+    return task_type
+
+
+async def create_task(
+    *,
+    actor: User,
+    task_type: str,
+    input_data: Any,
+    context: Any = None,
+    tools: Any = None,
+    memory_id: str | None = None,
+    agent_id: str | None = None,
+) -> Task:
+    """Stores the task (status `created`) and hands it to a worker."""
+    checked = REGISTRY[check_type(task_type)].validate(input_data)
+    if context is not None and not isinstance(context, dict):
+        raise Invalid("context: must be an object", field="context")
+    tool_names = check_tools(tools)
+    memory = await get_memory(actor=actor, memory_id=memory_id) if memory_id else None
+    agent = await get_agent(actor=actor, agent_id=agent_id) if agent_id else None
+    task = await Task.create(
+        user=actor,
+        task_type=task_type,
+        input_data=checked,
+        context=context or {},
+        tools=tool_names,
+        memory_id=memory.id if memory else None,
+        agent_id=agent.id if agent else None,
+    )
+    await dispatch(task)
+    return task
+
+
+async def dispatch(task: Task) -> None:
+    # The job id is the task id: a second delivery of the same attempt is refused by the queue.
+    job_id = str(task.id) if task.attempts == 0 else f"{task.id}:{task.attempts}"
+    await services().jobs.enqueue("run_task", str(task.id), task.attempts, job_id=job_id)
+
+
+async def list_tasks(
+    *,
+    actor: User,
+    page: Page,
+    task_type: str | None = None,
+    status: str | None = None,
+    agent_id: str | None = None,
+    parent_id: str | None = None,
+) -> list[Task]:
+    query = Task.filter(user_id=actor.id)
+    if task_type is not None:
+        query = query.filter(task_type=task_type)
+    if status is not None:
+        if status not in {s.value for s in TaskStatus}:
+            raise Invalid(f"status: {status!r} is not a task status", field="status")
+        query = query.filter(status=status)
+    if agent_id is not None:
+        query = query.filter(agent_id=filter_uuid(agent_id, "agent_id"))
+    if parent_id is not None:
+        query = query.filter(parent_id=filter_uuid(parent_id, "parent_id"))
+    return await newest_first(query, page)
+
+
+async def get_task(*, actor: User, task_id: str) -> Task:
+    return await get_owned(Task, task_id, actor, "Task")
+
+
+async def cancel_task(*, actor: User, task_id: str) -> Task:
+    """Stops the task's work promptly; a finished task cannot be cancelled (409)."""
+    task = await get_task(actor=actor, task_id=task_id)
+    if not await cancel(task):
+        raise Conflict(f"Task is already {task.status}")
+    await task.refresh_from_db()
+    return task
+
+
+async def cancel(task: Task) -> bool:
+    cancelled = await Task.filter(id=task.id, status__in=UNFINISHED).update(
+        status=TaskStatus.CANCELLED, finished_at=utcnow(), worker_id=None, error=None
+    )
+    if not cancelled:
+        return False
+    await services().bus.publish(control_channel(task.id), {"action": "cancel"})
+    await task.refresh_from_db()
+    await publish_status(task)
+    return True
+
+
+async def request_snapshot(task: Task) -> None:
+    """Asks the worker running `task` to publish the text streamed so far."""
+    await services().bus.publish(control_channel(task.id), {"action": "snapshot"})
+
+
+async def delete_task(*, actor: User, task_id: str) -> None:
+    task = await get_task(actor=actor, task_id=task_id)
+    if task.status not in FINISHED:
+        await cancel(task)
+    for child in await Task.filter(parent_id=task.id):
+        await delete_task(actor=actor, task_id=str(child.id))
+    await task.delete()

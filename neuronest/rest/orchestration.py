@@ -1,0 +1,170 @@
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from neuronest.rest.auth import MessageOut
+from neuronest.rest.shim import PAGE, QueryParam, Route, build_router
+
+
+class AgentBody(BaseModel):
+    name: str = Field(examples=["Poetry Agent"])
+    description: str = ""
+    capabilities: list[str] | None = None
+    configuration: dict[str, Any] | None = Field(
+        None, examples=[{"model": "gpt-4", "temperature": 0.7, "max_tokens": 1000}]
+    )
+
+
+class AgentUpdateBody(BaseModel):
+    name: str | None = None
+    description: str | None = None
+    capabilities: list[str] | None = None
+    configuration: dict[str, Any] | None = None
+
+
+class AgentOut(BaseModel):
+    id: str
+    user_id: str
+    name: str
+    description: str
+    capabilities: list[str]
+    configuration: dict[str, Any]
+    created_at: str
+    updated_at: str
+
+
+class TaskBody(BaseModel):
+    task_type: str = Field(examples=["text_generation"])
+    input_data: dict[str, Any] = Field(examples=[{"prompt": "Write a poem about AI"}])
+    context: dict[str, Any] | None = None
+    tools: list[str] | None = None
+    memory_id: str | None = None
+    agent_id: str | None = None
+
+
+class TaskOut(BaseModel):
+    id: str
+    user_id: str
+    task_type: str
+    input_data: dict[str, Any]
+    context: dict[str, Any]
+    tools: list[str] | None
+    memory_id: str | None
+    agent_id: str | None
+    status: str
+    result: dict[str, Any] | None
+    error: str | None
+    parent_id: str | None
+    step_id: str | None
+    attempts: int
+    started_at: str | None
+    finished_at: str | None
+    created_at: str
+    updated_at: str
+
+
+AGENT = (
+    "id user_id: userId name description capabilities configuration "
+    "created_at: createdAt updated_at: updatedAt"
+)
+TASK = (
+    "id user_id: userId task_type: taskType input_data: inputData context tools "
+    "memory_id: memoryId agent_id: agentId status result error parent_id: parentId "
+    "step_id: stepId attempts started_at: startedAt finished_at: finishedAt "
+    "created_at: createdAt updated_at: updatedAt"
+)
+
+ROUTES = [
+    Route(
+        "POST",
+        "/api/orchestration/tasks",
+        "Create a task (a worker runs it; status `created` at first)",
+        f"mutation($input: TaskInput!) {{ result: createTask(input: $input) {{ {TASK} }} }}",
+        TaskOut,
+        status=201,
+        body=TaskBody,
+        errors=(404, 422),
+    ),
+    Route(
+        "GET",
+        "/api/orchestration/tasks",
+        "List tasks (newest first)",
+        "query($taskType: String, $status: String, $agentId: ID, $limit: Int, $offset: Int) "
+        "{ result: tasks(taskType: $taskType, status: $status, agentId: $agentId, "
+        f"limit: $limit, offset: $offset) {{ {TASK} }} }}",
+        list[TaskOut],
+        query=(QueryParam("task_type"), QueryParam("status"), QueryParam("agent_id"), *PAGE),
+    ),
+    Route(
+        "GET",
+        "/api/orchestration/tasks/{task_id}",
+        "Get a task",
+        f"query($taskId: ID!) {{ result: task(taskId: $taskId) {{ {TASK} }} }}",
+        TaskOut,
+        errors=(404,),
+    ),
+    Route(
+        "DELETE",
+        "/api/orchestration/tasks/{task_id}",
+        "Delete a task (cancels it first)",
+        "mutation($taskId: ID!) { result: deleteTask(taskId: $taskId) { message } }",
+        MessageOut,
+        errors=(404,),
+    ),
+    Route(
+        "POST",
+        "/api/orchestration/tasks/{task_id}/cancel",
+        "Cancel a task (409 once it has finished)",
+        "mutation($taskId: ID!) { result: cancelTask(taskId: $taskId) { message } }",
+        MessageOut,
+        errors=(404, 409),
+    ),
+    Route(
+        "POST",
+        "/api/orchestration/agents",
+        "Create an agent",
+        f"mutation($input: AgentInput!) {{ result: createAgent(input: $input) {{ {AGENT} }} }}",
+        AgentOut,
+        status=201,
+        body=AgentBody,
+    ),
+    Route(
+        "GET",
+        "/api/orchestration/agents",
+        "List agents (newest first)",
+        "query($limit: Int, $offset: Int) "
+        f"{{ result: agents(limit: $limit, offset: $offset) {{ {AGENT} }} }}",
+        list[AgentOut],
+        query=PAGE,
+    ),
+    Route(
+        "GET",
+        "/api/orchestration/agents/{agent_id}",
+        "Get an agent",
+        f"query($agentId: ID!) {{ result: agent(agentId: $agentId) {{ {AGENT} }} }}",
+        AgentOut,
+        errors=(404,),
+    ),
+    Route(
+        "PUT",
+        "/api/orchestration/agents/{agent_id}",
+        "Update an agent",
+        "mutation($agentId: ID!, $input: AgentUpdateInput!) "
+        f"{{ result: updateAgent(agentId: $agentId, input: $input) {{ {AGENT} }} }}",
+        AgentOut,
+        body=AgentUpdateBody,
+        errors=(404, 422),
+    ),
+    Route(
+        "DELETE",
+        "/api/orchestration/agents/{agent_id}",
+        "Delete an agent",
+        "mutation($agentId: ID!) { result: deleteAgent(agentId: $agentId) { message } }",
+        MessageOut,
+        errors=(404,),
+    ),
+]
+
+router = build_router(ROUTES, "orchestration")
