@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import runtimes, wrk
+from bench import runtimes, tasks, wrk
 from bench.server import Reply, Server, call
 
 ME_QUERY = "{ me { id email name isActive createdAt } }"
@@ -183,6 +183,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--login-connections", type=int, default=4)
     parser.add_argument("--bcrypt-rounds", type=int, default=12)
     parser.add_argument("--runs", type=int, default=20, help="runtime starts per latency row")
+    parser.add_argument(
+        "--task-samples", type=int, default=200, help="task dispatch (and floor) samples"
+    )
+    parser.add_argument("--tasks", type=int, default=1000, help="tasks for the throughput row")
+    parser.add_argument("--task-concurrency", type=int, default=32, help="concurrent task POSTs")
     return parser.parse_args()
 
 
@@ -228,6 +233,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="neuronest-bench-") as tmp:
         docker = os.environ.get("NEURONEST_TEST_DOCKER") == "1"
         print(asyncio.run(runtimes.run(Path(tmp), args.runs, docker)))
+    print()
+    with tempfile.TemporaryDirectory(prefix="neuronest-bench-") as tmp:
+        print(
+            asyncio.run(tasks.run(Path(tmp), args.task_samples, args.tasks, args.task_concurrency))
+        )
 
 
 if __name__ == "__main__":

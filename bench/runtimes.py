@@ -10,11 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import secrets
-import statistics
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -23,38 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import aiodocker
-import httpx
-import websockets
 
-from bench.server import HOST, NEURONEST, free_port
+from bench.stack import Client, Latency, Stack, log
 
 IMAGE = "neuronest/runtime-python:latest"
 FIRST_LINE = "print('x', flush=True)\n"
 MANY_LINES = 200_000
 FLOOD = f"import sys\nfor i in range({MANY_LINES}):\n    sys.stdout.write(f'{{i}}\\n')\n"
-
-
-def log(message: str) -> None:
-    print(f"bench: {message}", file=sys.stderr, flush=True)
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(int(q * len(ordered)), len(ordered) - 1)]
-
-
-@dataclass(frozen=True)
-class Latency:
-    label: str
-    samples: list[float]
-
-    @property
-    def p50(self) -> float:
-        return statistics.median(self.samples) * 1000
-
-    @property
-    def p95(self) -> float:
-        return percentile(self.samples, 0.95) * 1000
 
 
 @dataclass(frozen=True)
@@ -74,79 +44,7 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-class Stack:
-    """API and worker processes of one backend."""
-
-    def __init__(self, backend: str, data_dir: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://{HOST}:{self.port}"
-        self.env = {
-            **os.environ,
-            "NEURONEST_DATABASE_URL": os.environ["NEURONEST_TEST_DATABASE_URL"],
-            "NEURONEST_REDIS_URL": os.environ["NEURONEST_TEST_REDIS_URL"],
-            "NEURONEST_SECRET_KEY": secrets.token_urlsafe(48),
-            "NEURONEST_DATA_DIR": str(data_dir),
-            "NEURONEST_BCRYPT_ROUNDS": "4",
-            "NEURONEST_RUNTIME_BACKEND": backend,
-            "NEURONEST_DOCKER_NETWORK": "none",
-        }
-        self.logs = data_dir / f"{backend}.log"
-        self.processes: list[subprocess.Popen[bytes]] = []
-
-    def start(self) -> None:
-        subprocess.run([str(NEURONEST), "migrate"], env=self.env, check=True, capture_output=True)
-        with self.logs.open("ab") as out:
-            for command in (
-                ["serve", "--host", HOST, "--port", str(self.port)],
-                ["worker"],
-            ):
-                self.processes.append(
-                    subprocess.Popen(
-                        [str(NEURONEST), *command],
-                        env=self.env,
-                        stdout=out,
-                        stderr=subprocess.STDOUT,
-                        stdin=subprocess.DEVNULL,
-                    )
-                )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        raise RuntimeError(f"server not healthy:\n{self.logs.read_text()[-3000:]}")
-
-    def stop(self) -> None:
-        for process in reversed(self.processes):
-            process.terminate()
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-    @property
-    def api_pid(self) -> int:
-        return self.processes[0].pid
-
-
-class Client:
-    def __init__(self, stack: Stack) -> None:
-        self.stack = stack
-        self.http = httpx.AsyncClient(base_url=stack.url, timeout=120)
-        self.token = ""
-
-    async def login(self) -> None:
-        email = f"bench-{secrets.token_hex(4)}@example.com"
-        reply = await self.http.post(
-            "/api/auth/register", json={"email": email, "password": "bench-pass-1", "name": "b"}
-        )
-        reply.raise_for_status()
-        self.token = reply.json()["access_token"]
-        self.http.headers["Authorization"] = f"Bearer {self.token}"
-
+class RuntimeClient(Client):
     async def runtime(self, code: str) -> str:
         project = (await self.http.post("/api/projects", json={"name": "bench"})).json()
         await self.http.put(f"/api/projects/{project['id']}/files/main.py", json={"content": code})
@@ -159,17 +57,7 @@ class Client:
 
     @asynccontextmanager
     async def subscribe(self, runtime_id: str) -> AsyncIterator[Any]:
-        url = self.stack.url.replace("http://", "ws://") + "/graphql"
-        async with websockets.connect(url, subprotocols=["graphql-transport-ws"]) as socket:
-            await socket.send(
-                json.dumps(
-                    {
-                        "type": "connection_init",
-                        "payload": {"Authorization": f"Bearer {self.token}"},
-                    }
-                )
-            )
-            assert json.loads(await socket.recv())["type"] == "connection_ack"
+        async with self.websocket() as socket:
             query = (
                 f'subscription {{ runtimeLogs(runtimeId: "{runtime_id}") {{ seq type message }} }}'
             )
@@ -191,7 +79,7 @@ async def lines_of(socket: Any) -> AsyncIterator[dict[str, Any]]:
             yield line
 
 
-async def api_latency(client: Client, runs: int) -> list[float]:
+async def api_latency(client: RuntimeClient, runs: int) -> list[float]:
     samples = []
     for _ in range(runs):
         runtime_id = await client.runtime(FIRST_LINE)
@@ -205,7 +93,7 @@ async def api_latency(client: Client, runs: int) -> list[float]:
     return samples
 
 
-async def throughput(client: Client, backend: str) -> Throughput:
+async def throughput(client: RuntimeClient, backend: str) -> Throughput:
     runtime_id = await client.runtime(FLOOD)
     before = rss_mb(client.stack.api_pid)
     delivered = 0
@@ -270,7 +158,7 @@ async def bench_backend(backend: str, data_dir: Path, runs: int) -> tuple[Latenc
     log(f"runtimes: starting a {backend} stack")
     stack.start()
     try:
-        client = Client(stack)
+        client = RuntimeClient(stack)
         await client.login()
         await api_latency(client, 2)  # warm-up: images, imports, connections
         latency = Latency(f"{backend} via the API", await api_latency(client, runs))

@@ -18,6 +18,7 @@ MODEL_MODULES = [
     "neuronest.memory.models",
     "neuronest.orchestration.agents.models",
     "neuronest.orchestration.tasks.models",
+    "neuronest.orchestration.workflows.models",
 ]
 
 

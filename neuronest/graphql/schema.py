@@ -19,15 +19,25 @@ from neuronest.graphql.scalars import SCALARS
 from neuronest.memory.graphql import MemoryMutation, MemoryQuery
 from neuronest.orchestration.agents.graphql import AgentMutation, AgentQuery
 from neuronest.orchestration.tasks.graphql import TaskMutation, TaskQuery, TaskSubscription
+from neuronest.orchestration.workflows.graphql import WorkflowMutation, WorkflowQuery
 from neuronest.projects.graphql import ProjectMutation, ProjectQuery
 from neuronest.runtimes.graphql import RuntimeMutation, RuntimeQuery, RuntimeSubscription
 
 Query = merge_types(
-    "Query", (AuthQuery, ProjectQuery, RuntimeQuery, AgentQuery, TaskQuery, MemoryQuery)
+    "Query",
+    (AuthQuery, ProjectQuery, RuntimeQuery, AgentQuery, TaskQuery, WorkflowQuery, MemoryQuery),
 )
 Mutation = merge_types(
     "Mutation",
-    (AuthMutation, ProjectMutation, RuntimeMutation, AgentMutation, TaskMutation, MemoryMutation),
+    (
+        AuthMutation,
+        ProjectMutation,
+        RuntimeMutation,
+        AgentMutation,
+        TaskMutation,
+        WorkflowMutation,
+        MemoryMutation,
+    ),
 )
 Subscription = merge_types(
     "Subscription", (AuthSubscription, RuntimeSubscription, TaskSubscription)

@@ -20,6 +20,7 @@ def load_all_jobs() -> dict[str, JobFunction]:
     # Importing a domain's jobs module registers its jobs.
     import neuronest.auth.jobs
     import neuronest.orchestration.tasks.jobs
+    import neuronest.orchestration.workflows.jobs
     import neuronest.runtimes.jobs  # noqa: F401
 
     return JOBS

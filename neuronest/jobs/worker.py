@@ -41,6 +41,8 @@ def build_worker(settings: Settings) -> Worker:
         on_startup=on_startup,
         on_shutdown=on_shutdown,
         max_jobs=100,
+        # arq polls the queue; its default half second would be most of a task's latency.
+        poll_delay=settings.worker_poll_delay,
         handle_signals=True,
         keep_result=0,
     )

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, RootModel
 
 from neuronest.rest.auth import MessageOut
 from neuronest.rest.shim import PAGE, QueryParam, Route, build_router
@@ -65,6 +65,42 @@ class TaskOut(BaseModel):
     updated_at: str
 
 
+class WorkflowBody(BaseModel):
+    name: str = Field(examples=["Poetry Generation Workflow"])
+    description: str = ""
+    steps: list[dict[str, Any]] = Field(
+        description="Each: id, task_type, input_data (templates: ${variable}, "
+        "${step_id.result.text}), optional name, depends_on, retries, timeout, "
+        "continue_on_error, context, tools, agent_id, memory_id"
+    )
+
+
+class WorkflowUpdateBody(BaseModel):
+    name: str | None = None
+    description: str | None = None
+    steps: list[dict[str, Any]] | None = None
+
+
+class RunVariables(RootModel[dict[str, Any]]):
+    """The run's variables, e.g. {"topic": "artificial intelligence"}."""
+
+
+class WorkflowOut(BaseModel):
+    id: str
+    user_id: str
+    name: str
+    description: str
+    steps: list[dict[str, Any]]
+    status: str
+    result: dict[str, Any] | None
+    created_at: str
+    updated_at: str
+
+
+WORKFLOW = (
+    "id user_id: userId name description steps status result "
+    "created_at: createdAt updated_at: updatedAt"
+)
 AGENT = (
     "id user_id: userId name description capabilities configuration "
     "created_at: createdAt updated_at: updatedAt"
@@ -164,6 +200,68 @@ ROUTES = [
         "mutation($agentId: ID!) { result: deleteAgent(agentId: $agentId) { message } }",
         MessageOut,
         errors=(404,),
+    ),
+]
+
+ROUTES += [
+    Route(
+        "POST",
+        "/api/orchestration/workflows",
+        "Create a workflow (steps are validated)",
+        "mutation($input: WorkflowInput!) "
+        f"{{ result: createWorkflow(input: $input) {{ {WORKFLOW} }} }}",
+        WorkflowOut,
+        status=201,
+        body=WorkflowBody,
+    ),
+    Route(
+        "GET",
+        "/api/orchestration/workflows",
+        "List workflows (newest first)",
+        "query($limit: Int, $offset: Int) "
+        f"{{ result: workflows(limit: $limit, offset: $offset) {{ {WORKFLOW} }} }}",
+        list[WorkflowOut],
+        query=PAGE,
+    ),
+    Route(
+        "GET",
+        "/api/orchestration/workflows/{workflow_id}",
+        "Get a workflow (status and result of its latest run)",
+        f"query($workflowId: ID!) {{ result: workflow(workflowId: $workflowId) {{ {WORKFLOW} }} }}",
+        WorkflowOut,
+        errors=(404,),
+    ),
+    Route(
+        "PUT",
+        "/api/orchestration/workflows/{workflow_id}",
+        "Update a workflow (a run in progress keeps its steps)",
+        "mutation($workflowId: ID!, $input: WorkflowUpdateInput!) "
+        f"{{ result: updateWorkflow(workflowId: $workflowId, input: $input) {{ {WORKFLOW} }} }}",
+        WorkflowOut,
+        body=WorkflowUpdateBody,
+        errors=(404, 422),
+    ),
+    Route(
+        "DELETE",
+        "/api/orchestration/workflows/{workflow_id}",
+        "Delete a workflow",
+        "mutation($workflowId: ID!) "
+        "{ result: deleteWorkflow(workflowId: $workflowId) { message } }",
+        MessageOut,
+        errors=(404,),
+    ),
+    Route(
+        "POST",
+        "/api/orchestration/workflows/{workflow_id}/execute",
+        "Execute a workflow with the run's variables; answers with its `workflow` task",
+        "mutation($workflowId: ID!, $variables: JSON!) "
+        "{ result: executeWorkflow(workflowId: $workflowId, variables: $variables) "
+        f"{{ {TASK} }} }}",
+        TaskOut,
+        status=201,
+        body=RunVariables,
+        body_variable="variables",
+        errors=(404, 422),
     ),
 ]
 

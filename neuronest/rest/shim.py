@@ -15,7 +15,7 @@ from typing import Any
 from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import JSONResponse
 from graphql import GraphQLError
-from pydantic import BaseModel
+from pydantic import BaseModel, RootModel
 
 from neuronest.errors import CODE_TO_ERROR, INTERNAL_CODE
 from neuronest.graphql.context import Context
@@ -47,6 +47,7 @@ class Route:
     query: Sequence[QueryParam] = ()
     public: bool = False
     errors: Sequence[int] = field(default=(422,))
+    body_variable: str = "input"
 
 
 PAGE = (
@@ -92,9 +93,11 @@ def _endpoint(route: Route) -> Callable[..., Awaitable[JSONResponse]]:
             if params.get(query_param.name) is not None:
                 variables[camel(query_param.name)] = params[query_param.name]
         body = params.get("body")
-        if isinstance(body, BaseModel):
+        if isinstance(body, RootModel):  # a free-form object, passed on as it is
+            variables[route.body_variable] = body.root
+        elif isinstance(body, BaseModel):
             raw = body.model_dump(exclude_unset=True)
-            variables["input"] = {camel(key): value for key, value in raw.items()}
+            variables[route.body_variable] = {camel(key): value for key, value in raw.items()}
         result = await schema.execute(
             route.operation, variable_values=variables, context_value=Context(request)
         )

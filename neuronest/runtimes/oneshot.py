@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -13,9 +14,18 @@ from neuronest.runtimes.backends import get_backend
 from neuronest.runtimes.backends.base import Limits, RunSpec
 from neuronest.runtimes.execution import choose_backend
 
+SNIPPET_PREFIX = "snippet-"
 ENTRY_POINTS = {"python": "main.py", "node": "main.js", "bash": "main.sh"}
 OUTPUT_LIMIT = 64 * 1024
 MAX_TIMEOUT = 300
+
+
+def abandoned_snippet(runtime_id: str) -> bool:
+    """A snippet run outlives its deadline only when its worker died: it is safe to remove."""
+    if not runtime_id.startswith(SNIPPET_PREFIX):
+        return False
+    started = runtime_id.removeprefix(SNIPPET_PREFIX).split("-", 1)[0]
+    return not started.isdigit() or time.time() - int(started) > MAX_TIMEOUT + 120
 
 
 @dataclass(frozen=True)
@@ -52,7 +62,7 @@ async def run_code(
         part.replace("{entry_point}", entry_point) for part in settings.runtime_commands[language]
     ]
     spec = RunSpec(
-        runtime_id=f"snippet-{uuid.uuid4().hex}",
+        runtime_id=f"{SNIPPET_PREFIX}{int(time.time())}-{uuid.uuid4().hex}",
         user_id=owner,
         run=1,
         language=language,

@@ -14,6 +14,7 @@ from neuronest.kit.time import utcnow
 from neuronest.runtimes.backends import get_backend
 from neuronest.runtimes.execution import finish, supervise
 from neuronest.runtimes.models import ACTIVE, Runtime, RuntimeStatus
+from neuronest.runtimes.oneshot import SNIPPET_PREFIX, abandoned_snippet
 from neuronest.runtimes.probe import docker_answers
 from neuronest.services import services
 
@@ -104,13 +105,18 @@ async def _remove_strays() -> None:
                 container_id__in=list(held), status__in=ACTIVE
             ).values_list("container_id", flat=True)
         }
-        starting = set(
+        runtime_ids = [r for r in set(held.values()) if not r.startswith(SNIPPET_PREFIX)]
+        starting = {
             str(v)
             for v in await Runtime.filter(
-                id__in=list(set(held.values())), status=RuntimeStatus.STARTING
+                id__in=runtime_ids, status=RuntimeStatus.STARTING
             ).values_list("id", flat=True)
-        )
+        }
         for handle, runtime_id in held.items():
+            if runtime_id.startswith(SNIPPET_PREFIX):  # code run by a task, not a runtime
+                if abandoned_snippet(runtime_id):
+                    await backend.remove(handle)
+                continue
             if handle not in live and runtime_id not in starting:
                 log.info("removing stray %s run %s of runtime %s", name, handle, runtime_id)
                 await backend.remove(handle)

@@ -22,11 +22,13 @@ from neuronest.orchestration.tasks.events import control_channel, publish, publi
 from neuronest.orchestration.tasks.models import Task, TaskStatus
 from neuronest.orchestration.tasks.types import REGISTRY
 from neuronest.orchestration.tasks.types.base import TaskRun
+from neuronest.orchestration.workflows.engine import advance, on_task_finished, sync_workflow
 from neuronest.services import services
 from neuronest.tools.registry import build_tools
 
 log = logging.getLogger(__name__)
 RECALL_LIMIT = 5
+WORKFLOW = "workflow"
 
 
 async def run_task(task_id: str, attempt: int) -> None:
@@ -43,6 +45,10 @@ async def run_task(task_id: str, attempt: int) -> None:
         return
     task = await Task.get(id=task_id)
     await publish_status(task)
+    if task.task_type == WORKFLOW:
+        await sync_workflow(task)
+        await advance(task_id)  # steps run as child tasks; their ends move the run on
+        return
     try:
         result = await _supervised(task)
     except _Cancelled:
@@ -64,7 +70,7 @@ class _Cancelled(Exception):
 
 
 def _timeout(task: Task) -> float:
-    return REGISTRY[task.task_type].timeout
+    return task.timeout or REGISTRY[task.task_type].timeout
 
 
 class Streamed:
@@ -151,7 +157,7 @@ async def _execute(task: Task, streamed: Streamed) -> dict[str, Any]:
         emit=streamed.add,
         recalled=recalled,
     )
-    return await asyncio.wait_for(task_type.run(run), task_type.timeout)
+    return await asyncio.wait_for(task_type.run(run), _timeout(task))
 
 
 async def _finish(
@@ -167,6 +173,7 @@ async def _finish(
     if done:
         await task.refresh_from_db()
         await publish_status(task)
+        await on_task_finished(task)
     return bool(done)
 
 

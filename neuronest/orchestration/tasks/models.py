@@ -37,6 +37,8 @@ class Task(Model):
     error = fields.TextField(null=True)
     parent_id = fields.UUIDField(null=True, db_index=True)
     step_id = fields.CharField(max_length=100, null=True)
+    step_attempt = fields.IntField(null=True)
+    timeout = fields.FloatField(null=True)
     attempts = fields.IntField(default=0)
     worker_id = fields.CharField(max_length=64, null=True)
     heartbeat_at = fields.DatetimeField(null=True)
@@ -48,3 +50,5 @@ class Task(Model):
     class Meta:
         table = "tasks"
         indexes = (("user_id", "created_at"), ("status", "heartbeat_at"))
+        # A workflow step's attempt exists once, however many schedulers race to create it.
+        unique_together = (("parent_id", "step_id", "step_attempt"),)

@@ -18,7 +18,10 @@ async def reconcile_once() -> None:
     settings = services().settings
     now = utcnow()
     stale = now - timedelta(seconds=settings.task_stale_after)
-    for task in await Task.filter(status=TaskStatus.RUNNING, heartbeat_at__lt=stale):
+    # Workflow runs hold no worker (their steps do), so they have no heartbeat to lose.
+    for task in await Task.filter(status=TaskStatus.RUNNING, heartbeat_at__lt=stale).exclude(
+        task_type="workflow"
+    ):
         if task.attempts >= settings.task_max_attempts:
             failed = await Task.filter(
                 id=task.id, status=TaskStatus.RUNNING, heartbeat_at=task.heartbeat_at
@@ -45,3 +48,10 @@ async def reconcile_once() -> None:
     waiting = stale - timedelta(seconds=settings.task_stale_after * 5)
     for task in await Task.filter(status=TaskStatus.CREATED, updated_at__lt=waiting).limit(100):
         await dispatch(task)
+    # A run whose `advance` job was lost moves on here (advance is idempotent).
+    for run_id in (
+        await Task.filter(task_type="workflow", status=TaskStatus.RUNNING, updated_at__lt=stale)
+        .limit(100)
+        .values_list("id", flat=True)
+    ):
+        await services().jobs.enqueue("advance_workflow", str(run_id))

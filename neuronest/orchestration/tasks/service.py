@@ -59,10 +59,12 @@ async def create_task(
     return task
 
 
-async def dispatch(task: Task) -> None:
+async def dispatch(task: Task, defer_by: float | None = None) -> None:
     # The job id is the task id: a second delivery of the same attempt is refused by the queue.
     job_id = str(task.id) if task.attempts == 0 else f"{task.id}:{task.attempts}"
-    await services().jobs.enqueue("run_task", str(task.id), task.attempts, job_id=job_id)
+    await services().jobs.enqueue(
+        "run_task", str(task.id), task.attempts, job_id=job_id, defer_by=defer_by
+    )
 
 
 async def list_tasks(
@@ -110,6 +112,9 @@ async def cancel(task: Task) -> bool:
     await services().bus.publish(control_channel(task.id), {"action": "cancel"})
     await task.refresh_from_db()
     await publish_status(task)
+    from neuronest.orchestration.workflows.engine import on_task_finished
+
+    await on_task_finished(task)
     return True
 
 

@@ -1,0 +1,102 @@
+"""Workflows: validated DAGs of steps whose inputs are templates; each run is a `workflow` task."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from neuronest.auth.models import User
+from neuronest.errors import Invalid
+from neuronest.kit.ownership import get_owned, newest_first
+from neuronest.kit.pagination import Page
+from neuronest.orchestration.tasks.models import Task
+from neuronest.orchestration.tasks.service import dispatch
+from neuronest.orchestration.workflows.engine import StepState, step_states
+from neuronest.orchestration.workflows.models import Workflow, WorkflowRun
+from neuronest.orchestration.workflows.validation import check_steps, required_variables
+
+
+def check_name(name: str) -> str:
+    name = name.strip()
+    if not 1 <= len(name) <= 200:
+        raise Invalid("name: must be 1 to 200 characters", field="name")
+    return name
+
+
+async def create_workflow(*, actor: User, name: str, description: str = "", steps: Any) -> Workflow:
+    return await Workflow.create(
+        user=actor,
+        name=check_name(name),
+        description=description,
+        steps=await check_steps(steps, actor),
+    )
+
+
+async def list_workflows(*, actor: User, page: Page) -> list[Workflow]:
+    return await newest_first(Workflow.filter(user_id=actor.id), page)
+
+
+async def get_workflow(*, actor: User, workflow_id: str) -> Workflow:
+    return await get_owned(Workflow, workflow_id, actor, "Workflow")
+
+
+async def update_workflow(
+    *,
+    actor: User,
+    workflow_id: str,
+    name: str | None = None,
+    description: str | None = None,
+    steps: Any = None,
+) -> Workflow:
+    """A run in progress keeps the steps it started with."""
+    workflow = await get_workflow(actor=actor, workflow_id=workflow_id)
+    if name is not None:
+        workflow.name = check_name(name)
+    if description is not None:
+        workflow.description = description
+    if steps is not None:
+        workflow.steps = await check_steps(steps, actor)
+    await workflow.save()
+    return workflow
+
+
+async def delete_workflow(*, actor: User, workflow_id: str) -> None:
+    workflow = await get_workflow(actor=actor, workflow_id=workflow_id)
+    await workflow.delete()
+
+
+async def execute_workflow(*, actor: User, workflow_id: str, variables: Any) -> Task:
+    """Checks the run's variables, then hands a `workflow` task to the workers."""
+    workflow = await get_workflow(actor=actor, workflow_id=workflow_id)
+    if not isinstance(variables, dict):
+        raise Invalid("variables: must be an object", field="variables")
+    missing = [name for name in required_variables(workflow.steps) if name not in variables]
+    if missing:
+        raise Invalid(
+            f"variables: missing {', '.join(missing)} (the steps use "
+            f"{', '.join('${' + name + '}' for name in missing)})",
+            field="variables",
+        )
+    task = await Task.create(
+        user=actor,
+        task_type="workflow",
+        input_data=variables,
+        context={"workflow_id": str(workflow.id)},
+        tools=None,
+    )
+    await WorkflowRun.create(
+        id=task.id, workflow_id=workflow.id, steps=workflow.steps, variables=variables
+    )
+    await Workflow.filter(id=workflow.id).update(
+        latest_run_id=task.id, status="created", result=None
+    )
+    await dispatch(task)
+    return task
+
+
+async def run_steps(*, actor: User, task_id: str) -> list[StepState]:
+    """The steps of a run (a `workflow` task) with their state, in the order of the workflow."""
+    task = await get_owned(Task, task_id, actor, "Task")
+    run = await WorkflowRun.get_or_none(id=task.id)
+    if run is None:
+        return []
+    return list((await step_states(run)).values())

@@ -1,0 +1,167 @@
+"""Steps are checked when a workflow is saved: each 422 names the step and the problem."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from neuronest.auth.models import User
+from neuronest.errors import Invalid, NotFound
+from neuronest.memory.service import get_memory
+from neuronest.orchestration.agents.service import get_agent
+from neuronest.orchestration.tasks.types import REGISTRY
+from neuronest.orchestration.workflows.templates import NAME, TemplateError, references
+from neuronest.tools.registry import check_tools
+
+STEP_KEYS = {
+    "id", "name", "task_type", "input_data", "depends_on", "retries", "timeout",
+    "continue_on_error", "context", "tools", "agent_id", "memory_id",
+}  # fmt: skip
+MAX_STEPS = 1000
+MAX_RETRIES = 10
+MAX_TIMEOUT = 3600
+
+
+def _fail(message: str) -> Invalid:
+    return Invalid(f"steps: {message}", field="steps")
+
+
+def _check_step(step: Any, index: int) -> str:
+    if not isinstance(step, dict):
+        raise _fail(f"item {index} must be an object")
+    step_id = step.get("id")
+    if not isinstance(step_id, str) or not NAME.match(step_id):
+        raise _fail(f"item {index} needs an id made of letters, digits, '_' or '-'")
+    where = f"step {step_id!r}"
+    unknown = sorted(set(step) - STEP_KEYS)
+    if unknown:
+        raise _fail(f"{where} has unknown fields {', '.join(unknown)}")
+    task_type = step.get("task_type")
+    if task_type not in REGISTRY:
+        raise _fail(
+            f"{where} has unknown task_type {task_type!r} (known: {', '.join(sorted(REGISTRY))})"
+        )
+    if not isinstance(step.get("input_data", {}), dict):
+        raise _fail(f"{where}: input_data must be an object")
+    if "name" in step and not isinstance(step["name"], str):
+        raise _fail(f"{where}: name must be text")
+    depends_on = step.get("depends_on", [])
+    if not isinstance(depends_on, list) or not all(isinstance(d, str) for d in depends_on):
+        raise _fail(f"{where}: depends_on must be a list of step ids")
+    retries = step.get("retries", 0)
+    if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= MAX_RETRIES:
+        raise _fail(f"{where}: retries must be a whole number from 0 to {MAX_RETRIES}")
+    timeout = step.get("timeout")
+    if timeout is not None and (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, int | float)
+        or not 0 < timeout <= MAX_TIMEOUT
+    ):
+        raise _fail(f"{where}: timeout must be a number of seconds up to {MAX_TIMEOUT}")
+    if not isinstance(step.get("continue_on_error", False), bool):
+        raise _fail(f"{where}: continue_on_error must be true or false")
+    if not isinstance(step.get("context", {}), dict):
+        raise _fail(f"{where}: context must be an object")
+    try:
+        check_tools(step.get("tools"))
+    except Invalid as error:
+        raise _fail(f"{where}: {error.message}") from None
+    return step_id
+
+
+def _find_cycle(graph: dict[str, list[str]]) -> list[str] | None:
+    colour: dict[str, int] = {}
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        colour[node] = 1
+        path.append(node)
+        for nxt in graph[node]:
+            if colour.get(nxt) == 1:
+                return [*path[path.index(nxt) :], nxt]
+            if nxt not in colour and (found := visit(nxt)):
+                return found
+        colour[node] = 2
+        path.pop()
+        return None
+
+    for node in graph:
+        if node not in colour and (found := visit(node)):
+            return found
+    return None
+
+
+def ancestors(graph: dict[str, list[str]], step_id: str) -> set[str]:
+    seen: set[str] = set()
+    stack = list(graph[step_id])
+    while stack:
+        node = stack.pop()
+        if node not in seen:
+            seen.add(node)
+            stack.extend(graph[node])
+    return seen
+
+
+def dependency_graph(steps: list[dict[str, Any]]) -> dict[str, list[str]]:
+    return {step["id"]: list(step.get("depends_on", [])) for step in steps}
+
+
+async def check_steps(steps: Any, actor: User) -> list[dict[str, Any]]:
+    if not isinstance(steps, list) or not steps:
+        raise _fail("a workflow needs a list of at least one step")
+    if len(steps) > MAX_STEPS:
+        raise _fail(f"at most {MAX_STEPS} steps")
+    ids: set[str] = set()
+    for index, step in enumerate(steps):
+        step_id = _check_step(step, index)
+        if step_id in ids:
+            raise _fail(f"step id {step_id!r} is used twice")
+        ids.add(step_id)
+    graph = dependency_graph(steps)
+    for step_id, depends_on in graph.items():
+        for dependency in depends_on:
+            if dependency not in ids:
+                raise _fail(f"step {step_id!r} depends on {dependency!r}, which is no step")
+            if dependency == step_id:
+                raise _fail(f"step {step_id!r} depends on itself")
+    cycle = _find_cycle(graph)
+    if cycle:
+        raise _fail(f"the steps form a cycle: {' -> '.join(cycle)}")
+    for step in steps:
+        before = ancestors(graph, step["id"])
+        try:
+            found = list(references(step.get("input_data", {})))
+        except TemplateError as error:
+            raise _fail(f"step {step['id']!r}: {error}") from None
+        for reference in found:
+            if reference.head in ids:
+                if reference.head not in before:
+                    raise _fail(
+                        f"step {step['id']!r}: {reference.text} refers to step "
+                        f"{reference.head!r}, which is not among its dependencies"
+                    )
+            elif reference.path:
+                raise _fail(
+                    f"step {step['id']!r}: {reference.text} refers to {reference.head!r}, "
+                    "which is no step (run variables are plain names)"
+                )
+        for key, lookup, what in (
+            ("agent_id", get_agent, "agent"),
+            ("memory_id", get_memory, "memory"),
+        ):
+            if step.get(key) is not None:
+                try:
+                    await lookup(actor=actor, **{key: str(step[key])})
+                except NotFound:
+                    raise _fail(f"step {step['id']!r}: {what} {step[key]!r} not found") from None
+    return steps
+
+
+def required_variables(steps: list[dict[str, Any]]) -> list[str]:
+    ids = {step["id"] for step in steps}
+    names = {
+        reference.head
+        for step in steps
+        for reference in references(step.get("input_data", {}))
+        if reference.head not in ids
+    }
+    return sorted(names)

@@ -1,0 +1,342 @@
+"""Workflows end to end: real workers, real sandboxes, the tests' loopback model server."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.auth.test_graphql import Subscriber, bearer
+from tests.conftest import Account, gql
+from tests.harness import Stack
+from tests.llm import fake_llm as turns
+from tests.llm.fake_llm import FakeLLM
+from tests.orchestration.helpers import wait_task
+
+RESEARCH = {
+    "id": "step1",
+    "name": "Research",
+    "task_type": "research",
+    "input_data": {"query": "${topic}"},
+}
+POEM = {
+    "id": "step2",
+    "name": "Generate Poetry",
+    "task_type": "text_generation",
+    "input_data": {
+        "prompt": (
+            "Write a poem about ${topic} using the following information: ${step1.result.text}"
+        )
+    },
+    "depends_on": ["step1"],
+}
+FORMAT = {
+    "id": "step3",
+    "name": "Format Poetry",
+    "task_type": "text_formatting",
+    "input_data": {"text": "${step2.result.text}", "format": "markdown"},
+    "depends_on": ["step2"],
+}
+
+
+def sleeper(step_id: str, seconds: float, **extra: Any) -> dict[str, Any]:
+    code = f"import time\ntime.sleep({seconds})\nprint('{step_id}')"
+    return {
+        "id": step_id,
+        "task_type": "code_execution",
+        "input_data": {"language": "python", "code": code},
+        **extra,
+    }
+
+
+async def create(api: httpx.AsyncClient, account: Account, steps: list[Any]) -> dict[str, Any]:
+    response = await api.post(
+        "/api/orchestration/workflows",
+        json={"name": "Poetry Generation Workflow", "description": "d", "steps": steps},
+        headers=account.headers,
+    )
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+async def execute(
+    api: httpx.AsyncClient, account: Account, workflow_id: str, variables: dict[str, Any]
+) -> dict[str, Any]:
+    response = await api.post(
+        f"/api/orchestration/workflows/{workflow_id}/execute",
+        json=variables,
+        headers=account.headers,
+    )
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+async def steps_of(api: httpx.AsyncClient, account: Account, task_id: str) -> dict[str, Any]:
+    result = await gql(
+        api,
+        f'{{ workflowSteps(taskId: "{task_id}") {{ id status attempts taskId startedAt '
+        "finishedAt result error } }",
+        token=account.token,
+    )
+    return {step["id"]: step for step in result["data"]["workflowSteps"]}
+
+
+async def test_the_reference_two_and_three_step_workflows(
+    api: httpx.AsyncClient, account: Account, fake_llm: FakeLLM
+) -> None:
+    workflow = await create(api, account, [RESEARCH, POEM])
+    assert workflow["steps"] == [RESEARCH, POEM]
+    assert workflow["status"] == "created" and workflow["result"] is None
+    fake_llm.script(turns.text("Neural networks learn from data."), turns.echo())
+    task = await execute(api, account, workflow["id"], {"topic": "artificial intelligence"})
+    assert task["task_type"] == "workflow"
+    assert task["input_data"] == {"topic": "artificial intelligence"}
+    assert task["context"] == {"workflow_id": workflow["id"]}
+    assert task["tools"] is None and task["memory_id"] is None and task["agent_id"] is None
+    assert task["status"] == "created" and task["result"] is None and task["error"] is None
+    done = await wait_task(api, account, task["id"])
+    assert done["status"] == "completed", done
+    second_prompt = turns.last_user_message(fake_llm.requests[1])
+    assert "artificial intelligence" in second_prompt
+    assert "Neural networks learn from data." in second_prompt
+    assert done["result"]["text"].startswith("You said: Write a poem about artificial intelligence")
+    assert set(done["result"]["steps"]) == {"step1", "step2"}
+    shown = (
+        await api.get(f"/api/orchestration/workflows/{workflow['id']}", headers=account.headers)
+    ).json()
+    assert shown["status"] == "completed" and shown["result"] == done["result"]
+
+    updated = await api.put(
+        f"/api/orchestration/workflows/{workflow['id']}",
+        json={"name": "Advanced Poetry Generation Workflow", "steps": [RESEARCH, POEM, FORMAT]},
+        headers=account.headers,
+    )
+    assert updated.status_code == 200 and updated.json()["steps"] == [RESEARCH, POEM, FORMAT]
+    fake_llm.script(turns.text("Facts."), turns.text("Line one\nLine two"))
+    three = await wait_task(
+        api, account, (await execute(api, account, workflow["id"], {"topic": "AI"}))["id"]
+    )
+    assert three["status"] == "completed", three
+    assert three["result"]["text"] == "Line one\\\nLine two\n"
+
+
+async def test_diamond_branches_run_at_the_same_time(
+    api: httpx.AsyncClient, account: Account
+) -> None:
+    steps = [
+        {"id": "a", "task_type": "calculation", "input_data": {"expression": "1+1"}},
+        sleeper("b", 2, depends_on=["a"]),
+        sleeper("c", 2, depends_on=["a"]),
+        {"id": "d", "task_type": "calculation", "input_data": {"expression": "2*2"},
+         "depends_on": ["b", "c"]},
+    ]  # fmt: skip
+    workflow = await create(api, account, steps)
+    task = await execute(api, account, workflow["id"], {})
+    done = await wait_task(api, account, task["id"], timeout=90)
+    assert done["status"] == "completed", done
+    states = await steps_of(api, account, task["id"])
+    b, c = states["b"], states["c"]
+    assert b["startedAt"] < c["finishedAt"] and c["startedAt"] < b["finishedAt"], (b, c)
+    assert states["d"]["startedAt"] >= max(b["finishedAt"], c["finishedAt"])
+    assert done["result"]["text"] == "4"
+
+
+async def test_exact_templates_keep_their_type(api: httpx.AsyncClient, account: Account) -> None:
+    steps = [
+        {"id": "n", "task_type": "calculation", "input_data": {"expression": "6*7"}},
+        {"id": "run", "task_type": "code_execution", "depends_on": ["n"],
+         "input_data": {"language": "python", "timeout": "${n.result.value}",
+                        "code": "print('${n.result.text} $${literal}')"}},
+    ]  # fmt: skip
+    workflow = await create(api, account, steps)
+    task = await execute(api, account, workflow["id"], {})
+    done = await wait_task(api, account, task["id"], timeout=60)
+    assert done["status"] == "completed", done
+    states = await steps_of(api, account, task["id"])
+    child = (
+        await api.get(
+            f"/api/orchestration/tasks/{states['run']['taskId']}", headers=account.headers
+        )
+    ).json()
+    assert child["input_data"]["timeout"] == 42
+    assert child["result"]["stdout"] == "42 ${literal}\n"
+
+
+async def test_invalid_workflows_are_refused_precisely(
+    api: httpx.AsyncClient, account: Account
+) -> None:
+    calc = {"task_type": "calculation", "input_data": {"expression": "1"}}
+    cases = [
+        ([{"id": "a", **calc, "depends_on": ["b"]}, {"id": "b", **calc, "depends_on": ["a"]}],
+         "cycle: a -> b -> a"),
+        ([{"id": "a", **calc, "depends_on": ["ghost"]}], "'ghost', which is no step"),
+        ([{"id": "a", "task_type": "calculation", "input_data": {"expression": "${b.result.text}"}},
+          {"id": "b", **calc}], "not among its dependencies"),
+        ([{"id": "a", "task_type": "dance", "input_data": {}}], "unknown task_type 'dance'"),
+        ([{"id": "a", **calc}, {"id": "a", **calc}], "'a' is used twice"),
+        ([{"id": "a", **calc, "retries": 99}], "retries"),
+        ([], "at least one step"),
+    ]  # fmt: skip
+    for steps, expected in cases:
+        response = await api.post(
+            "/api/orchestration/workflows",
+            json={"name": "w", "steps": steps},
+            headers=account.headers,
+        )
+        assert response.status_code == 422, (steps, response.text)
+        assert expected in response.json()["detail"], response.json()
+    workflow = await create(api, account, [RESEARCH, POEM])
+    missing = await api.post(
+        f"/api/orchestration/workflows/{workflow['id']}/execute",
+        json={"other": 1},
+        headers=account.headers,
+    )
+    assert missing.status_code == 422 and "topic" in missing.json()["detail"]
+    runs = await api.get(
+        "/api/orchestration/tasks", params={"task_type": "workflow"}, headers=account.headers
+    )
+    assert runs.json() == []
+
+
+async def test_a_step_with_retries_succeeds_on_its_third_try(
+    api: httpx.AsyncClient, account: Account, fake_llm: FakeLLM
+) -> None:
+    fake_llm.script(turns.malformed(), turns.malformed(), turns.text("third time lucky"))
+    step = {"id": "flaky", "task_type": "text_generation", "input_data": {"prompt": "x"},
+            "retries": 2}  # fmt: skip
+    workflow = await create(api, account, [step])
+    task = await execute(api, account, workflow["id"], {})
+    done = await wait_task(api, account, task["id"], timeout=60)
+    assert done["status"] == "completed", done
+    assert done["result"]["text"] == "third time lucky"
+    assert (await steps_of(api, account, task["id"]))["flaky"]["attempts"] == 3
+
+
+async def test_a_failing_step_fails_the_run_and_cancels_its_siblings(
+    api: httpx.AsyncClient, account: Account, fake_llm: FakeLLM
+) -> None:
+    fake_llm.script(turns.malformed())
+    steps = [
+        sleeper("slow", 30),
+        {"id": "bad", "task_type": "text_generation", "input_data": {"prompt": "x"}},
+        {"id": "after", "task_type": "calculation", "input_data": {"expression": "1"},
+         "depends_on": ["slow"]},
+    ]  # fmt: skip
+    workflow = await create(api, account, steps)
+    task = await execute(api, account, workflow["id"], {})
+    done = await wait_task(api, account, task["id"], timeout=60)
+    assert done["status"] == "failed"
+    assert "'bad'" in done["error"]
+    await asyncio.sleep(0.5)
+    states = await steps_of(api, account, task["id"])
+    assert states["slow"]["status"] == "cancelled"
+    assert states["after"]["status"] == "pending"
+
+
+async def test_cancel_mid_run_leaves_no_step_running(
+    api: httpx.AsyncClient, account: Account
+) -> None:
+    steps = [sleeper("one", 30), sleeper("two", 30, depends_on=["one"])]
+    workflow = await create(api, account, steps)
+    task = await execute(api, account, workflow["id"], {})
+    for _ in range(200):
+        if (await steps_of(api, account, task["id"]))["one"]["status"] == "running":
+            break
+        await asyncio.sleep(0.05)
+    response = await api.post(
+        f"/api/orchestration/tasks/{task['id']}/cancel", headers=account.headers
+    )
+    assert response.status_code == 200
+    await asyncio.sleep(1)
+    states = await steps_of(api, account, task["id"])
+    assert states["one"]["status"] == "cancelled"
+    assert states["two"]["status"] == "pending"
+    workflow_now = (
+        await api.get(f"/api/orchestration/workflows/{workflow['id']}", headers=account.headers)
+    ).json()
+    assert workflow_now["status"] == "cancelled"
+
+
+async def test_progress_reaches_task_updates(
+    api: httpx.AsyncClient, account: Account, stack: Stack
+) -> None:
+    steps = [
+        {"id": "x", "task_type": "calculation", "input_data": {"expression": "1"}},
+        {"id": "y", "task_type": "calculation", "input_data": {"expression": "2"},
+         "depends_on": ["x"]},
+    ]  # fmt: skip
+    workflow = await create(api, account, steps)
+    task = await execute(api, account, workflow["id"], {})
+    client = Subscriber(stack.ws_url)
+    await client.connect(bearer(account.token))
+    await client.subscribe(
+        f'subscription {{ taskUpdates(taskId: "{task["id"]}") '
+        "{ type stepId stepStatus task { status } } }"
+    )
+    seen: list[tuple[str | None, str | None]] = []
+    final = None
+    while (message := await client.next(timeout=30))["type"] != "complete":
+        update = message["payload"]["data"]["taskUpdates"]
+        if update["type"] == "step":
+            seen.append((update["stepId"], update["stepStatus"]))
+        final = update["task"]["status"]
+    await client.close()
+    assert final == "completed"
+    if (await wait_task(api, account, task["id"]))["status"] == "completed" and seen:
+        assert ("y", "completed") in seen
+
+
+async def test_editing_a_workflow_leaves_a_running_run_alone(
+    api: httpx.AsyncClient, account: Account
+) -> None:
+    workflow = await create(api, account, [sleeper("first", 2)])
+    task = await execute(api, account, workflow["id"], {})
+    await api.put(
+        f"/api/orchestration/workflows/{workflow['id']}",
+        json={"steps": [{"id": "other", "task_type": "calculation",
+                         "input_data": {"expression": "1"}}]},
+        headers=account.headers,
+    )  # fmt: skip
+    done = await wait_task(api, account, task["id"], timeout=60)
+    assert done["status"] == "completed", done
+    assert set(done["result"]["steps"]) == {"first"}
+
+
+async def test_killing_the_worker_mid_run(
+    api: httpx.AsyncClient, account: Account, stack: Stack
+) -> None:
+    if stack.mode != "postgres":
+        pytest.skip("the embedded stack has no separate worker")
+    steps = [
+        {"id": "a", "task_type": "calculation", "input_data": {"expression": "2+3"}},
+        sleeper("b", 4, depends_on=["a"]),
+        {"id": "c", "task_type": "calculation", "input_data": {"expression": "${a.result.text}*2"},
+         "depends_on": ["b"]},
+    ]  # fmt: skip
+    workflow = await create(api, account, steps)
+    task = await execute(api, account, workflow["id"], {})
+    for _ in range(400):
+        if (await steps_of(api, account, task["id"]))["b"]["status"] == "running":
+            break
+        await asyncio.sleep(0.05)
+    worker = stack.processes["worker"]
+    os.kill(worker.popen.pid, signal.SIGKILL)
+    worker.popen.wait()
+    stack.start_worker("worker")
+    done = await wait_task(api, account, task["id"], timeout=90)
+    assert done["status"] == "completed", done
+    assert done["result"]["text"] == "10"
+    children = await gql(
+        api,
+        f'{{ tasks(parentId: "{task["id"]}") {{ stepId status attempts }} }}',
+        token=account.token,
+    )
+    by_step: dict[str, list[Any]] = {}
+    for child in children["data"]["tasks"]:
+        by_step.setdefault(child["stepId"], []).append(child)
+    assert len(by_step["a"]) == 1 and by_step["a"][0]["attempts"] == 1
+    assert len(by_step["c"]) == 1
