@@ -13,7 +13,7 @@ from neuronest.graphql.types import Message, page
 from neuronest.kit.time import iso
 from neuronest.runtimes import service
 from neuronest.runtimes.events import status_channel
-from neuronest.runtimes.logs import logs_channel
+from neuronest.runtimes.logs import log_event, logs_channel
 from neuronest.runtimes.models import Runtime as RuntimeRow
 from neuronest.runtimes.models import RuntimeLog as LogRow
 
@@ -212,6 +212,37 @@ def _env(value: object) -> dict[str, Any] | None:
     return value
 
 
+async def _log_batches(
+    info: Info[Context, None], runtime_id: str, limit: int | None
+) -> AsyncGenerator[tuple[RuntimeRow, list[dict[str, Any]]], None]:
+    """Recent lines, then live batches: subscribed before reading, so nothing falls between;
+    a batch that starts past the last line delivered has its gap read from the database."""
+    actor = await info.context.user()
+    runtime = await service.get_runtime(actor=actor, runtime_id=runtime_id)
+    with await info.context.live(logs_channel(runtime.id)) as events:
+        recent = await service.list_logs(
+            actor=actor, runtime_id=runtime_id, limit=page(limit).limit
+        )
+        last = recent[-1].seq if recent else 0
+        if recent:
+            yield runtime, [log_event(row) for row in recent]
+        async for _, message in events:
+            lines = [line for line in message.get("lines", []) if line["seq"] > last]
+            if not lines:
+                continue
+            while lines[0]["seq"] > last + 1:
+                gap = await service.list_logs(
+                    actor=actor, runtime_id=runtime_id, limit=GAP_CHUNK, after_seq=last
+                )
+                gap = [row for row in gap if row.seq < lines[0]["seq"]]
+                if not gap:
+                    break
+                last = gap[-1].seq
+                yield runtime, [log_event(row) for row in gap]
+            last = lines[-1]["seq"]
+            yield runtime, lines
+
+
 @strawberry.type
 class RuntimeSubscription:
     @strawberry.subscription(
@@ -221,30 +252,19 @@ class RuntimeSubscription:
     async def runtime_logs(
         self, info: Info[Context, None], runtime_id: strawberry.ID, limit: int | None = 100
     ) -> AsyncGenerator[list[RuntimeLog], None]:
-        actor = await info.context.user()
-        runtime = await service.get_runtime(actor=actor, runtime_id=runtime_id)
-        with await info.context.live(logs_channel(runtime.id)) as events:
-            recent = await service.list_logs(
-                actor=actor, runtime_id=runtime_id, limit=page(limit).limit
-            )
-            last = recent[-1].seq if recent else 0
-            if recent:
-                yield [RuntimeLog.of(row) for row in recent]
-            async for _, message in events:
-                lines = [line for line in message.get("lines", []) if line["seq"] > last]
-                if not lines:
-                    continue
-                while lines[0]["seq"] > last + 1:  # missed while subscribing: read the gap
-                    gap = await service.list_logs(
-                        actor=actor, runtime_id=runtime_id, limit=GAP_CHUNK, after_seq=last
-                    )
-                    gap = [row for row in gap if row.seq < lines[0]["seq"]]
-                    if not gap:
-                        break
-                    last = gap[-1].seq
-                    yield [RuntimeLog.of(row) for row in gap]
-                last = lines[-1]["seq"]
-                yield [RuntimeLog.of_event(runtime, line) for line in lines]
+        async for runtime, batch in _log_batches(info, runtime_id, limit):
+            yield [RuntimeLog.of_event(runtime, line) for line in batch]
+
+    @strawberry.subscription(
+        description="The same lines as `runtimeLogs`, each batch as one JSON list of "
+        "{id, seq, type, message, timestamp}: for high-volume output, where typed objects per "
+        "line would cost the server more than the lines themselves."
+    )
+    async def runtime_log_batches(
+        self, info: Info[Context, None], runtime_id: strawberry.ID, limit: int | None = 100
+    ) -> AsyncGenerator[JSON, None]:
+        async for _, batch in _log_batches(info, runtime_id, limit):
+            yield JSON(batch)
 
     @strawberry.subscription(description="The runtime now, then after each change of status.")
     async def runtime_status(

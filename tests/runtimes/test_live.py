@@ -151,3 +151,22 @@ async def test_killing_the_worker_mid_run(
     else:
         assert final["status"] == "failed"
         assert "worker" in final["error"]
+
+
+async def test_batches_subscription_delivers_the_same_lines(
+    api: httpx.AsyncClient, account: Account, stack: Stack
+) -> None:
+    runtime = await make_runtime(api, account, COUNTING)
+    client = Subscriber(stack.ws_url)
+    await client.connect(bearer(account.token))
+    await client.subscribe(
+        f'subscription {{ runtimeLogBatches(runtimeId: "{runtime["id"]}", limit: 1000) }}'
+    )
+    await start(api, account, runtime["id"])
+    lines: list[dict[str, Any]] = []
+    while not any("exited with code" in line["message"] for line in lines):
+        message = await client.next()
+        lines.extend(message["payload"]["data"]["runtimeLogBatches"])
+    await client.close()
+    assert_exactly_once_in_order(lines)
+    assert set(lines[0]) == {"id", "seq", "type", "message", "timestamp"}
