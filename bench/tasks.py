@@ -251,9 +251,17 @@ async def dispatch_once(client: Client, updates: Updates) -> tuple[float, float,
     answered = time.perf_counter()
     if reply.status_code != 201:
         raise RuntimeError(f"create task: HTTP {reply.status_code} {reply.text}")
-    seen, first = await updates.follow(str(reply.json()["id"]))
+    task_id = str(reply.json()["id"])
+    try:
+        seen, first = await updates.follow(task_id)
+    except TimeoutError:
+        now = (await client.http.get(f"{TASKS}/{task_id}")).json()
+        raise RuntimeError(
+            f"taskUpdates({task_id}): nothing for {WAIT_S:g} s; the task now: {now}\n"
+            f"stack log:\n{client.stack.logs.read_text(errors='replace')[-4000:]}"
+        ) from None
     if "completed" not in seen:
-        raise RuntimeError(f"task {reply.json()['id']} did not complete: {sorted(seen)}")
+        raise RuntimeError(f"task {task_id} did not complete: {sorted(seen)}")
     running = min(at for status, at in seen.items() if status in ("running", "completed"))
     return answered - began, running - began, seen["completed"] - began, first != "created"
 
