@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import runtimes, tasks, wrk
+from bench import runtimes, tasks, workflows, wrk
 from bench.server import Reply, Server, call
 
 ME_QUERY = "{ me { id email name isActive createdAt } }"
@@ -238,6 +238,9 @@ def main() -> None:
         print(
             asyncio.run(tasks.run(Path(tmp), args.task_samples, args.tasks, args.task_concurrency))
         )
+    print()
+    with tempfile.TemporaryDirectory(prefix="neuronest-bench-") as tmp:
+        print(asyncio.run(workflows.run(Path(tmp))))
 
 
 if __name__ == "__main__":

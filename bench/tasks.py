@@ -158,7 +158,7 @@ async def measure_floor(env: dict[str, str], samples: int, warmup: int) -> Floor
             await asyncio.sleep(random.uniform(0, settings.poll_delay_s))
             began = time.perf_counter()
             await pool.enqueue_job("mark", _queue_name=queue)
-            reply = await pool.blpop([done_key(queue)], timeout=WAIT_S)
+            reply = await pool.blpop([done_key(queue)], timeout=int(WAIT_S))
             if reply is None:
                 raise RuntimeError(f"floor job not done after {WAIT_S:g} s")
             job_started, job_finished = json.loads(reply[1])
@@ -233,7 +233,10 @@ class Updates:
                 )
             )
             while True:
-                arrived, message = await asyncio.wait_for(queue.get(), WAIT_S)
+                try:
+                    arrived, message = await asyncio.wait_for(queue.get(), WAIT_S)
+                except TimeoutError:
+                    raise TimeoutError(f"statuses seen before: {sorted(seen)}") from None
                 if message["type"] == "complete":
                     return seen, first
                 if message["type"] != "next" or message["payload"].get("errors"):
@@ -254,10 +257,10 @@ async def dispatch_once(client: Client, updates: Updates) -> tuple[float, float,
     task_id = str(reply.json()["id"])
     try:
         seen, first = await updates.follow(task_id)
-    except TimeoutError:
+    except TimeoutError as error:
         now = (await client.http.get(f"{TASKS}/{task_id}")).json()
         raise RuntimeError(
-            f"taskUpdates({task_id}): nothing for {WAIT_S:g} s; the task now: {now}\n"
+            f"taskUpdates({task_id}): nothing for {WAIT_S:g} s ({error}); the task now: {now}\n"
             f"stack log:\n{client.stack.logs.read_text(errors='replace')[-4000:]}"
         ) from None
     if "completed" not in seen:

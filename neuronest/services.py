@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
+from typing import Any
 
 from arq.connections import ArqRedis, RedisSettings, create_pool
 from redis.asyncio import Redis
@@ -25,6 +27,8 @@ class Services:
         self.jobs: JobDispatcher = InProcessDispatcher()
         self.counters: Counters = MemoryCounters()
         self._background: list[asyncio.Task[None]] = []
+        self._spawned: set[asyncio.Task[None]] = set()
+        self.runs_jobs = False
 
     async def start(self) -> None:
         global _current
@@ -45,7 +49,14 @@ class Services:
         from neuronest.llm.client import preload
 
         await asyncio.to_thread(preload, self.settings)
+        self.runs_jobs = True
         self.start_reconciler()
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Runs `work` in this process without waiting for it (kept until it ends)."""
+        task = asyncio.create_task(work)
+        self._spawned.add(task)
+        task.add_done_callback(self._spawned.discard)
 
     def start_reconciler(self) -> None:
         """Runs the runtime reconciler here (workers, and the embedded single process)."""
@@ -57,9 +68,9 @@ class Services:
         global _current
         from neuronest.runtimes.backends import close_backends
 
-        for task in self._background:
+        for task in [*self._background, *self._spawned]:
             task.cancel()
-        await asyncio.gather(*self._background, return_exceptions=True)
+        await asyncio.gather(*self._background, *self._spawned, return_exceptions=True)
         await self.jobs.close()
         await close_backends()
         await self.bus.close()

@@ -9,18 +9,13 @@ from neuronest.errors import Invalid
 from neuronest.kit.ownership import get_owned, newest_first
 from neuronest.kit.pagination import Page
 from neuronest.kit.ranking import rank
+from neuronest.kit.validation import check_name
 from neuronest.memory.models import Memory, MemoryEntry
 
 ROLES = ("user", "assistant", "system", "note")
 MAX_CONTENT = 100_000
 SEARCH_WINDOW = 5000
 
-
-def check_name(name: str) -> str:
-    name = name.strip()
-    if not 1 <= len(name) <= 200:
-        raise Invalid("name: must be 1 to 200 characters", field="name")
-    return name
 
 
 async def create_memory(*, actor: User, name: str, description: str = "") -> Memory:

@@ -14,6 +14,7 @@ from neuronest.auth.models import User
 from neuronest.errors import Invalid, NotFound
 from neuronest.kit.ownership import get_owned, newest_first
 from neuronest.kit.pagination import Page
+from neuronest.kit.validation import check_name
 from neuronest.projects.models import Project, ProjectFile
 from neuronest.services import services
 
@@ -45,12 +46,6 @@ def check_path(path: str, field: str = "path") -> str:
             )
     return path
 
-
-def check_name(name: str) -> str:
-    name = name.strip()
-    if not 1 <= len(name) <= 200:
-        raise Invalid("name: must be 1 to 200 characters", field="name")
-    return name
 
 
 async def create_project(*, actor: User, name: str, description: str = "") -> Project:

@@ -8,6 +8,7 @@ from neuronest.auth.models import User
 from neuronest.errors import Invalid
 from neuronest.kit.ownership import get_owned, newest_first
 from neuronest.kit.pagination import Page
+from neuronest.kit.validation import check_name
 from neuronest.llm.models import parse_model
 from neuronest.orchestration.agents.models import Agent
 
@@ -56,12 +57,6 @@ def check_capabilities(capabilities: Any) -> list[str]:
         raise Invalid("capabilities: must be a list of strings", field="capabilities")
     return capabilities
 
-
-def check_name(name: str) -> str:
-    name = name.strip()
-    if not 1 <= len(name) <= 200:
-        raise Invalid("name: must be 1 to 200 characters", field="name")
-    return name
 
 
 async def create_agent(

@@ -6,6 +6,7 @@ from typing import Any
 
 from neuronest.auth.models import User
 from neuronest.errors import Conflict, Invalid
+from neuronest.jobs.dispatch import ArqDispatcher
 from neuronest.kit.ownership import filter_uuid, get_owned, newest_first
 from neuronest.kit.pagination import Page
 from neuronest.kit.time import utcnow
@@ -59,12 +60,18 @@ async def create_task(
     return task
 
 
-async def dispatch(task: Task, defer_by: float | None = None) -> None:
+async def dispatch(task: Task, defer_by: float | None = None, here: bool = False) -> None:
+    """Queues the task. `here`: a worker process also starts it itself at once, saving the
+    queue's polling delay; the claim lets only one of the two run it, and the queued job is
+    the fallback should this process die."""
     # The job id is the task id: a second delivery of the same attempt is refused by the queue.
     job_id = str(task.id) if task.attempts == 0 else f"{task.id}:{task.attempts}"
-    await services().jobs.enqueue(
-        "run_task", str(task.id), task.attempts, job_id=job_id, defer_by=defer_by
-    )
+    jobs = services().jobs
+    await jobs.enqueue("run_task", str(task.id), task.attempts, job_id=job_id, defer_by=defer_by)
+    if here and not defer_by and services().runs_jobs and isinstance(jobs, ArqDispatcher):
+        from neuronest.orchestration.tasks.execution import run_task
+
+        services().spawn(run_task(str(task.id), task.attempts))
 
 
 async def list_tasks(

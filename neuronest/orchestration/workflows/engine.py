@@ -19,7 +19,6 @@ from neuronest.orchestration.tasks.types import REGISTRY
 from neuronest.orchestration.workflows.models import Workflow, WorkflowRun
 from neuronest.orchestration.workflows.templates import TemplateError, render
 from neuronest.orchestration.workflows.validation import dependency_graph
-from neuronest.services import services
 
 log = logging.getLogger(__name__)
 RETRY_BACKOFF = 0.5
@@ -79,7 +78,30 @@ async def step_states(run: WorkflowRun) -> dict[str, StepState]:
     }
 
 
+_advancing: set[str] = set()
+_again: set[str] = set()
+
+
 async def advance(run_id: str) -> None:
+    """Moves a run on. Calls for a run this process is already advancing are folded into one
+    more pass after the current one, so a burst of finishing steps costs a few passes, not one
+    each (other processes may still advance the same run: every change is idempotent)."""
+    run_id = str(run_id)
+    if run_id in _advancing:
+        _again.add(run_id)
+        return
+    _advancing.add(run_id)
+    try:
+        while True:
+            _again.discard(run_id)
+            await _advance_once(run_id)
+            if run_id not in _again:
+                return
+    finally:
+        _advancing.discard(run_id)
+
+
+async def _advance_once(run_id: str) -> None:
     parent = await Task.get_or_none(id=run_id)
     run = await WorkflowRun.get_or_none(id=run_id)
     if parent is None or run is None or parent.status != TaskStatus.RUNNING:
@@ -145,10 +167,10 @@ async def _start_step(
         return  # another scheduler created this attempt first
     await step_event(parent.id, step["id"], str(child.status))
     if error:
-        await services().jobs.enqueue("advance_workflow", str(parent.id))
+        await advance(str(parent.id))
         return
     backoff = RETRY_BACKOFF * 2 ** (attempt - 2) if retry else None
-    await dispatch(child, defer_by=backoff)
+    await dispatch(child, defer_by=backoff, here=True)
 
 
 async def step_event(run_id: object, step_id: str, status: str) -> None:
@@ -215,4 +237,6 @@ async def on_task_finished(task: Task) -> None:
             await sync_workflow(task)
         return
     await step_event(task.parent_id, task.step_id, str(task.status))
-    await services().jobs.enqueue("advance_workflow", str(task.parent_id))
+    # Right here rather than as a job: one queue hop less per step. A crash in between is
+    # repaired by the reconciler, which advances runs that stopped moving.
+    await advance(str(task.parent_id))

@@ -8,18 +8,12 @@ from neuronest.auth.models import User
 from neuronest.errors import Invalid
 from neuronest.kit.ownership import get_owned, newest_first
 from neuronest.kit.pagination import Page
+from neuronest.kit.validation import check_name
 from neuronest.orchestration.tasks.models import Task
 from neuronest.orchestration.tasks.service import dispatch
 from neuronest.orchestration.workflows.engine import StepState, step_states
 from neuronest.orchestration.workflows.models import Workflow, WorkflowRun
 from neuronest.orchestration.workflows.validation import check_steps, required_variables
-
-
-def check_name(name: str) -> str:
-    name = name.strip()
-    if not 1 <= len(name) <= 200:
-        raise Invalid("name: must be 1 to 200 characters", field="name")
-    return name
 
 
 async def create_workflow(*, actor: User, name: str, description: str = "", steps: Any) -> Workflow:

@@ -1,0 +1,179 @@
+"""Workflows: a 100-step chain (overhead per step) and a 500-step fan-out/fan-in (steps/s), next to
+the floor of the same shapes built from bare arq jobs on the same Redis.
+
+Steps are `calculation` tasks, so the figures measure scheduling, not work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from arq.connections import ArqRedis, RedisSettings, create_pool
+from arq.worker import Worker, func
+
+from bench.stack import Client, Stack, log
+
+CHAIN = 100
+FAN = 500
+POLL = 0.02
+
+
+def chain_steps(n: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": f"s{i}",
+            "task_type": "calculation",
+            "input_data": {"expression": "1+1"},
+            **({"depends_on": [f"s{i - 1}"]} if i else {}),
+        }
+        for i in range(n)
+    ]
+
+
+def fan_steps(n: int) -> list[dict[str, Any]]:
+    calc = {"task_type": "calculation", "input_data": {"expression": "1+1"}}
+    return [
+        {"id": "root", **calc},
+        *({"id": f"b{i}", **calc, "depends_on": ["root"]} for i in range(n)),
+        {"id": "join", **calc, "depends_on": [f"b{i}" for i in range(n)]},
+    ]
+
+
+async def run_workflow(client: Client, steps: list[dict[str, Any]], timeout: float) -> float:
+    reply = await client.http.post(
+        "/api/orchestration/workflows", json={"name": "bench", "steps": steps}
+    )
+    reply.raise_for_status()
+    workflow_id = reply.json()["id"]
+    began = time.perf_counter()
+    reply = await client.http.post(f"/api/orchestration/workflows/{workflow_id}/execute", json={})
+    reply.raise_for_status()
+    task_id = reply.json()["id"]
+    deadline = began + timeout
+    while time.perf_counter() < deadline:
+        task = (await client.http.get(f"/api/orchestration/tasks/{task_id}")).json()
+        if task["status"] in ("completed", "failed", "cancelled"):
+            if task["status"] != "completed":
+                raise RuntimeError(f"workflow ended {task['status']}: {task['error']}")
+            return time.perf_counter() - began
+        await asyncio.sleep(POLL)
+    raise RuntimeError(f"workflow of {len(steps)} steps not done within {timeout:g} s")
+
+
+# The floor: the same shapes as bare arq jobs, each job enqueuing what it unblocks.
+async def _chain_job(ctx: dict[str, Any], left: int) -> None:
+    if left > 1:
+        await ctx["redis"].enqueue_job("chain_job", left - 1, _queue_name=ctx["queue"])
+    else:
+        ctx["done"].set()
+
+
+async def _root_job(ctx: dict[str, Any], n: int) -> None:
+    for _ in range(n):
+        await ctx["redis"].enqueue_job("branch_job", n, _queue_name=ctx["queue"])
+
+
+async def _branch_job(ctx: dict[str, Any], n: int) -> None:
+    if await ctx["redis"].incr(ctx["counter"]) == n:
+        await ctx["redis"].enqueue_job("join_job", _queue_name=ctx["queue"])
+
+
+async def _join_job(ctx: dict[str, Any]) -> None:
+    ctx["done"].set()
+
+
+async def arq_floor(redis_url: str, shape: str, n: int) -> float:
+    settings = RedisSettings.from_dsn(redis_url)
+    pool: ArqRedis = await create_pool(settings)
+    queue = f"bench-floor-{uuid.uuid4().hex}"
+    done = asyncio.Event()
+    counter = f"{queue}:count"
+
+    async def startup(ctx: dict[str, Any]) -> None:
+        ctx.update(queue=queue, done=done, counter=counter)
+
+    worker = Worker(
+        functions=[
+            func(_chain_job, name="chain_job"),
+            func(_root_job, name="root_job"),
+            func(_branch_job, name="branch_job"),
+            func(_join_job, name="join_job"),
+        ],
+        redis_pool=pool,
+        queue_name=queue,
+        on_startup=startup,
+        handle_signals=False,
+        poll_delay=float(os.environ.get("NEURONEST_WORKER_POLL_DELAY", "0.02")),
+        max_jobs=100,
+        keep_result=0,
+        burst=True,  # returns once the queue is empty: each job enqueues its successors first
+    )
+    began = time.perf_counter()
+    if shape == "chain":
+        await pool.enqueue_job("chain_job", n, _queue_name=queue)
+    else:
+        await pool.enqueue_job("root_job", n, _queue_name=queue)
+    await asyncio.wait_for(worker.main(), 300)
+    elapsed = time.perf_counter() - began
+    assert done.is_set()
+    await worker.close()
+    await pool.delete(counter)
+    return elapsed
+
+
+@dataclass(frozen=True)
+class Shape:
+    label: str
+    steps: int
+    seconds: float
+    floor_seconds: float
+
+
+def table(chain: Shape, fan: Shape) -> str:
+    per_step = chain.seconds / chain.steps * 1000
+    floor_step = chain.floor_seconds / chain.steps * 1000
+    rate = fan.steps / fan.seconds
+    floor_rate = fan.steps / fan.floor_seconds
+    return "\n".join(
+        [
+            "| workflow shape | time s | per step ms | steps/s | floor (bare arq) | ratio | aim |",
+            "|---|---:|---:|---:|---|---|---|",
+            f"| {chain.label} | {chain.seconds:.2f} | {per_step:.1f} | "
+            f"{chain.steps / chain.seconds:,.0f} | {floor_step:.1f} ms per step | "
+            f"{per_step / floor_step:.1f}x | ≤ 10 ms per step, ≤ 3x |",
+            f"| {fan.label} | {fan.seconds:.2f} | {fan.seconds / fan.steps * 1000:.1f} | "
+            f"{rate:,.0f} | {floor_rate:,.0f} steps/s | {floor_rate / rate:.1f}x | "
+            "≥ 300 steps/s, ≤ 3x |",
+        ]
+    )
+
+
+async def run(data_dir: Path) -> str:
+    stack = Stack("sandbox", data_dir, name="workflows")
+    log("workflows: starting a stack")
+    stack.start()
+    try:
+        client = Client(stack)
+        await client.login()
+        await run_workflow(client, chain_steps(3), 60)  # warm-up
+        log(f"workflows: a {CHAIN}-step chain")
+        chain = await run_workflow(client, chain_steps(CHAIN), 600)
+        log(f"workflows: a {FAN}-step fan-out/fan-in")
+        fan = await run_workflow(client, fan_steps(FAN), 900)
+        await client.http.aclose()
+    finally:
+        stack.stop()
+    redis_url = os.environ["NEURONEST_TEST_REDIS_URL"]
+    log("workflows: the same shapes as bare arq jobs")
+    chain_floor = await arq_floor(redis_url, "chain", CHAIN)
+    fan_floor = await arq_floor(redis_url, "fan", FAN)
+    return table(
+        Shape(f"{CHAIN}-step chain", CHAIN, chain, chain_floor),
+        Shape(f"{FAN}-step fan-out + fan-in ({FAN + 2} steps)", FAN + 2, fan, fan_floor),
+    )
