@@ -45,9 +45,18 @@ class RedisEventBus(EventBus):
         """Returns once Redis confirms, so nothing published afterwards can be missed."""
         loop = asyncio.get_running_loop()
         async with self._lock:
-            waiting = [self._confirmations.setdefault(c, loop.create_future()) for c in channels]
-            await self._pubsub.subscribe(*channels)
-            await asyncio.wait_for(asyncio.gather(*waiting), SUBSCRIBE_TIMEOUT)
+            waiting = {channel: loop.create_future() for channel in channels}
+            self._confirmations.update(waiting)
+            try:
+                await self._pubsub.subscribe(*channels)
+                await asyncio.wait_for(asyncio.gather(*waiting.values()), SUBSCRIBE_TIMEOUT)
+            except TimeoutError:
+                # Subscribed all the same, most likely; a slow Redis must not fail the caller.
+                log.warning("Redis did not confirm subscribing to %s in time", channels)
+            finally:
+                for channel, future in waiting.items():
+                    if self._confirmations.get(channel) is future:
+                        del self._confirmations[channel]
 
     def _forget(self, channels: list[str]) -> None:
         task = asyncio.create_task(self._unsubscribe_idle(channels))
