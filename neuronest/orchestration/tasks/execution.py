@@ -94,6 +94,8 @@ class Streamed:
 async def _supervised(task: Task) -> dict[str, Any]:
     """Runs the task's type; a cancel or a lost claim stops it at once."""
     streamed = Streamed(task.id)
+    if REGISTRY[task.task_type].instant:
+        return await _execute(task, streamed)
     work = asyncio.create_task(_execute(task, streamed))
     settings = services().settings
     with await services().bus.subscribe(control_channel(task.id)) as control:
@@ -167,11 +169,18 @@ async def _finish(
     result: dict[str, Any] | None = None,
     error: str | None = None,
 ) -> bool:
+    changes: dict[str, Any] = {
+        "status": status,
+        "result": result,
+        "error": error,
+        "finished_at": utcnow(),
+        "worker_id": None,
+    }
     done = await Task.filter(id=task.id, status=TaskStatus.RUNNING, worker_id=WORKER_ID).update(
-        status=status, result=result, error=error, finished_at=utcnow(), worker_id=None
+        **changes
     )
     if done:
-        await task.refresh_from_db()
+        task.update_from_dict(changes)  # what the row now holds, without reading it back
         await publish_status(task)
         await on_task_finished(task)
     return bool(done)

@@ -37,6 +37,8 @@ class TaskType:
     optional: tuple[str, ...] = ()
     timeout: float = 600.0
     uses_llm: bool = False
+    # Pure computation that ends in milliseconds: nothing to cancel or heartbeat while it runs.
+    instant: bool = False
     check: Callable[[dict[str, Any]], None] | None = None
 
     def validate(self, input_data: Any) -> dict[str, Any]:

@@ -28,4 +28,5 @@ CALCULATION = TaskType(
     required=("expression",),
     timeout=10,
     check=_check,
+    instant=True,
 )

@@ -24,4 +24,5 @@ TEXT_FORMATTING = TaskType(
     required=("text", "format"),
     timeout=10,
     check=_check,
+    instant=True,
 )
