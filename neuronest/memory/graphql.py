@@ -7,9 +7,8 @@ from strawberry.types import Info
 
 from neuronest.graphql.context import Context
 from neuronest.graphql.scalars import JSON
-from neuronest.graphql.types import Message, page
+from neuronest.graphql.types import Collection, Message, page
 from neuronest.memory import service
-from neuronest.memory.models import Memory as MemoryRow
 from neuronest.memory.models import MemoryEntry as EntryRow
 
 
@@ -35,24 +34,8 @@ class MemoryEntry:
 
 
 @strawberry.type
-class Memory:
-    id: strawberry.ID
-    user_id: strawberry.ID
-    name: str
-    description: str
-    created_at: datetime
-    updated_at: datetime
-
-    @classmethod
-    def of(cls, row: MemoryRow) -> Memory:
-        return cls(
-            id=strawberry.ID(str(row.id)),
-            user_id=strawberry.ID(str(row.user_id)),  # type: ignore[attr-defined]
-            name=row.name,
-            description=row.description,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-        )
+class Memory(Collection):
+    pass
 
 
 @strawberry.input

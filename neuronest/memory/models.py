@@ -5,20 +5,11 @@ from typing import Any
 from tortoise import fields
 from tortoise.models import Model
 
-from neuronest.auth.models import User
+from neuronest.kit.models import OwnedCollection
 
 
-class Memory(Model):
+class Memory(OwnedCollection):
     """A named store of entries that tasks read from and add their exchanges to."""
-
-    id = fields.UUIDField(primary_key=True)
-    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
-        "models.User", related_name=False, on_delete=fields.CASCADE
-    )
-    name = fields.CharField(max_length=200)
-    description = fields.TextField(default="")
-    created_at = fields.DatetimeField(auto_now_add=True)
-    updated_at = fields.DatetimeField(auto_now=True)
 
     class Meta:
         table = "memories"

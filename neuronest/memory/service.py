@@ -17,7 +17,6 @@ MAX_CONTENT = 100_000
 SEARCH_WINDOW = 5000
 
 
-
 async def create_memory(*, actor: User, name: str, description: str = "") -> Memory:
     return await Memory.create(user=actor, name=check_name(name), description=description)
 

@@ -6,9 +6,8 @@ import strawberry
 from strawberry.types import Info
 
 from neuronest.graphql.context import Context
-from neuronest.graphql.types import Message, page
+from neuronest.graphql.types import Collection, Message, page
 from neuronest.projects import service
-from neuronest.projects.models import Project as ProjectRow
 from neuronest.projects.models import ProjectFile as FileRow
 
 
@@ -35,25 +34,7 @@ class ProjectFileContent:
 
 
 @strawberry.type
-class Project:
-    id: strawberry.ID
-    user_id: strawberry.ID
-    name: str
-    description: str
-    created_at: datetime
-    updated_at: datetime
-
-    @classmethod
-    def of(cls, row: ProjectRow) -> Project:
-        return cls(
-            id=strawberry.ID(str(row.id)),
-            user_id=strawberry.ID(str(row.user_id)),  # type: ignore[attr-defined]
-            name=row.name,
-            description=row.description,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-        )
-
+class Project(Collection):
     @strawberry.field(description="The project's files, by path (content: `projectFile`).")
     async def files(self, info: Info[Context, None]) -> list[ProjectFileInfo]:
         rows = await service.list_files(actor=await info.context.user(), project_id=self.id)

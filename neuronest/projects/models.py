@@ -3,19 +3,10 @@ from __future__ import annotations
 from tortoise import fields
 from tortoise.models import Model
 
-from neuronest.auth.models import User
+from neuronest.kit.models import OwnedCollection
 
 
-class Project(Model):
-    id = fields.UUIDField(primary_key=True)
-    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
-        "models.User", related_name=False, on_delete=fields.CASCADE
-    )
-    name = fields.CharField(max_length=200)
-    description = fields.TextField(default="")
-    created_at = fields.DatetimeField(auto_now_add=True)
-    updated_at = fields.DatetimeField(auto_now=True)
-
+class Project(OwnedCollection):
     class Meta:
         table = "projects"
         indexes = (("user_id", "created_at"),)

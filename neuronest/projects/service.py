@@ -47,7 +47,6 @@ def check_path(path: str, field: str = "path") -> str:
     return path
 
 
-
 async def create_project(*, actor: User, name: str, description: str = "") -> Project:
     return await Project.create(user=actor, name=check_name(name), description=description)
 

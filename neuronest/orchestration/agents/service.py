@@ -58,7 +58,6 @@ def check_capabilities(capabilities: Any) -> list[str]:
     return capabilities
 
 
-
 async def create_agent(
     *,
     actor: User,
