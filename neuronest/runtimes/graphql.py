@@ -161,7 +161,7 @@ class RuntimeMutation:
             project_id=input.project_id,
             language=input.language,
             entry_point=input.entry_point,
-            environment_vars=_env(input.environment_vars),
+            environment_vars=input.environment_vars,
             timeout=input.timeout,
         )
         return Runtime.of(row)
@@ -174,7 +174,7 @@ class RuntimeMutation:
             actor=await info.context.user(),
             runtime_id=runtime_id,
             entry_point=input.entry_point,
-            environment_vars=_env(input.environment_vars),
+            environment_vars=input.environment_vars,
             timeout=input.timeout,
         )
         return Runtime.of(row)
@@ -200,16 +200,6 @@ class RuntimeMutation:
     ) -> Message:
         await service.restart_runtime(actor=await info.context.user(), runtime_id=runtime_id)
         return Message(message="Runtime restarting")
-
-
-def _env(value: object) -> dict[str, Any] | None:
-    if value is None:
-        return None
-    if not isinstance(value, dict):
-        from neuronest.errors import Invalid
-
-        raise Invalid("environment_vars: must be an object", field="environment_vars")
-    return value
 
 
 async def _log_batches(

@@ -32,7 +32,9 @@ def check_language(language: str) -> str:
     return language
 
 
-def check_env(env: dict[str, Any]) -> dict[str, str]:
+def check_env(env: Any) -> dict[str, str]:
+    if not isinstance(env, dict):
+        raise Invalid("environment_vars: must be an object", field="environment_vars")
     checked: dict[str, str] = {}
     for name, value in env.items():
         if not ENV_NAME.match(name):
@@ -67,7 +69,7 @@ async def create_runtime(
     project_id: str,
     language: str,
     entry_point: str,
-    environment_vars: dict[str, Any] | None = None,
+    environment_vars: Any = None,
     timeout: int = 300,
 ) -> Runtime:
     project = await get_project(actor=actor, project_id=project_id)
@@ -76,7 +78,7 @@ async def create_runtime(
         project=project,
         language=check_language(language),
         entry_point=check_path(entry_point, "entry_point"),
-        environment_vars=check_env(environment_vars or {}),
+        environment_vars=check_env({} if environment_vars is None else environment_vars),
         timeout=check_timeout(timeout),
     )
 
@@ -110,7 +112,7 @@ async def update_runtime(
     actor: User,
     runtime_id: str,
     entry_point: str | None = None,
-    environment_vars: dict[str, Any] | None = None,
+    environment_vars: Any = None,
     timeout: int | None = None,
 ) -> Runtime:
     """Changes take effect on the next start; a running runtime is stopped first."""

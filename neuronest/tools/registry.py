@@ -10,7 +10,8 @@ from neuronest.errors import AppError, Invalid
 from neuronest.llm.client import ToolSpec
 from neuronest.memory.models import Memory
 from neuronest.runtimes.oneshot import ENTRY_POINTS, run_code
-from neuronest.tools.calculator import describe, evaluate, format_number
+from neuronest.tools.calculator import PARAMETERS as CALCULATOR_PARAMETERS
+from neuronest.tools.calculator import calculate, describe
 from neuronest.tools.search import search_sources
 
 KNOWN_TOOLS = ("calculator", "search", "code")
@@ -38,9 +39,9 @@ def build_tools(
     for name in names or []:
         if name == "calculator":
 
-            async def calculate(arguments: dict[str, Any]) -> str:
+            async def calculator(arguments: dict[str, Any]) -> str:
                 try:
-                    return format_number(evaluate(str(arguments.get("expression", ""))))
+                    return calculate(str(arguments.get("expression", "")))
                 except AppError as error:
                     return f"error: {error.message}"
 
@@ -48,12 +49,8 @@ def build_tools(
                 ToolSpec(
                     name="calculator",
                     description=f"Evaluates an arithmetic expression exactly. {describe()}",
-                    parameters={
-                        "type": "object",
-                        "properties": {"expression": {"type": "string"}},
-                        "required": ["expression"],
-                    },
-                    handler=calculate,
+                    parameters=CALCULATOR_PARAMETERS,
+                    handler=calculator,
                 )
             )
         elif name == "search":

@@ -10,7 +10,7 @@ from neuronest.graphql.context import Context
 from neuronest.graphql.scalars import JSON
 from neuronest.graphql.types import Message, page
 from neuronest.orchestration.tasks import service
-from neuronest.orchestration.tasks.events import updates_channel
+from neuronest.orchestration.tasks.events import StreamCatchUp, updates_channel
 from neuronest.orchestration.tasks.models import FINISHED, TaskStatus
 from neuronest.orchestration.tasks.models import Task as TaskRow
 
@@ -173,45 +173,3 @@ class TaskSubscription:
                 )
                 if kind == "status" and row.status in FINISHED:
                     return
-
-
-class StreamCatchUp:
-    """Streamed text for a subscriber, each character exactly once: one that joined a running
-    task waits for the worker's snapshot, then takes only the pieces that follow it."""
-
-    def __init__(self, joined_running: bool) -> None:
-        self.joined_running = joined_running
-        self.known: int | None = None if joined_running else 0
-        self.early: list[dict[str, object]] = []
-
-    def accept(self, event: dict[str, object]) -> list[str]:
-        if event.get("type") == "snapshot":
-            if self.known is not None:
-                return []
-            snapshot = str(event.get("text", ""))
-            self.known = len(snapshot)
-            early, self.early = self.early, []
-            pieces = [snapshot, *[piece for e in early for piece in self._piece(e)]]
-            return [piece for piece in pieces if piece]
-        if self.known is None:
-            if event.get("offset") == 0:  # the stream began after we subscribed: nothing missed
-                self.known = 0
-                early, self.early = self.early, []
-                return [piece for e in [*early, event] for piece in self._piece(e)]
-            self.early.append(event)
-            return []
-        return self._piece(event)
-
-    @property
-    def waiting(self) -> bool:
-        return self.known is None
-
-    def _piece(self, event: dict[str, object]) -> list[str]:
-        assert self.known is not None
-        text = str(event.get("text", ""))
-        offset = int(event.get("offset", self.known))  # type: ignore[call-overload]
-        if offset + len(text) <= self.known:
-            return []
-        fresh = text[max(self.known - offset, 0) :]
-        self.known = offset + len(text)
-        return [fresh]

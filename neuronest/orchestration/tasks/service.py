@@ -18,8 +18,6 @@ from neuronest.orchestration.tasks.types import REGISTRY
 from neuronest.services import services
 from neuronest.tools.registry import check_tools
 
-INTERNAL_TYPES = ("workflow",)
-
 
 def check_type(task_type: str) -> str:
     if task_type not in REGISTRY:

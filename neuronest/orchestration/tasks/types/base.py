@@ -34,7 +34,6 @@ class TaskType:
     description: str
     run: Callable[[TaskRun], Awaitable[dict[str, Any]]]
     required: tuple[str, ...] = ()
-    optional: tuple[str, ...] = ()
     timeout: float = 600.0
     uses_llm: bool = False
     # Pure computation that ends in milliseconds: nothing to cancel or heartbeat while it runs.
