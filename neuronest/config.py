@@ -45,6 +45,14 @@ class Settings(BaseSettings):
     runtime_backend: Literal["auto", "docker", "sandbox"] = "auto"
     docker_network: Literal["bridge", "host", "none"] = "host"
     docker_url: str | None = None
+    # `runsc` runs containers under gVisor. The daemon must know a runtime of that name for each
+    # network mode in use (runsc needs its `--network` flag to match the container's network).
+    docker_runtime: Literal["runc", "runsc"] = "runc"
+    docker_runsc_runtimes: dict[Literal["bridge", "host", "none"], str] = {
+        "bridge": "runsc",
+        "host": "runsc-host",
+        "none": "runsc",
+    }
     runtime_images: dict[str, str] = {
         "python": "neuronest/runtime-python:latest",
         "node": "neuronest/runtime-node:latest",

@@ -14,7 +14,10 @@ def get_backend(settings: Settings, name: str) -> Backend:
             from neuronest.runtimes.backends.docker import DockerBackend
 
             _backends[name] = DockerBackend(
-                settings.docker_url, instance=settings.resolved_instance
+                settings.docker_url,
+                instance=settings.resolved_instance,
+                runtime=settings.docker_runtime,
+                runsc_runtimes=settings.docker_runsc_runtimes,
             )
         elif name == "sandbox":
             from neuronest.runtimes.backends.sandbox import SandboxBackend

@@ -4,7 +4,12 @@ Each run is one container: the image of its language, the project files copied a
 (never a host bind mount, so the daemon may be on another host) into an anonymous volume at `/src`
 that the program cannot write, then copied at start into `/workspace`, a size-limited tmpfs, so a
 disk filler meets the tmpfs limit rather than the host's disk; a non-root user, a read-only root
-filesystem, no capabilities and the run's limits.
+filesystem, no capabilities and the run's limits. The writable places are `/workspace`, `/tmp`
+and `/dev/shm`, each a tmpfs of bounded size whose pages count against the container's memory.
+
+The OCI runtime is `runc` (namespaces and cgroups) or `runsc` (gVisor: the program talks to a
+kernel in user space). The daemon registers runsc once per network mode, because runsc's own
+`--network` flag has to match the container's network (`runsc` for none, `runsc-host` for host).
 
 Output comes from the container's log (json-file driver, size-capped) read through the raw logs API
 with timestamps, so stdout and stderr stay apart and a reader can resume past a cursor.
@@ -19,16 +24,17 @@ import json
 import struct
 import tarfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
 from typing import Any
 
 import aiodocker
 import aiohttp
+from aiodocker.containers import DockerContainer
 from aiodocker.exceptions import DockerError
 
-from neuronest.runtimes.backends.base import Backend, OutputLine, RunSpec, Stream
+from neuronest.runtimes.backends.base import Backend, Limits, Network, OutputLine, RunSpec, Stream
 
 RUN_UID = 10001
 RUN_GID = 10001
@@ -57,6 +63,11 @@ RESUME_WINDOW_NS = 1_000_000_000
 READ_CHUNK = 1 << 20
 REFOLLOW_DELAY = 0.1
 
+RUNC = "runc"
+RUNSC = "runsc"
+# The daemon.json runtime names for runsc per container network (see scripts/services.sh).
+RUNSC_RUNTIMES: dict[Network, str] = {"bridge": "runsc", "host": "runsc-host", "none": "runsc"}
+
 _HEADER = struct.Struct(">BxxxL")
 _STREAMS: dict[int, Stream] = {1: "stdout", 2: "stderr"}
 
@@ -72,10 +83,22 @@ class DockerBackendError(RuntimeError):
 class DockerBackend(Backend):
     name = "docker"
 
-    def __init__(self, url: str | None = None, *, instance: str | None = None) -> None:
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        instance: str | None = None,
+        runtime: str = RUNC,
+        runsc_runtimes: Mapping[Network, str] | None = None,
+    ) -> None:
+        if runtime not in (RUNC, RUNSC):
+            raise ValueError(f"unknown Docker runtime {runtime!r}: runc or runsc")
         self.url = url
         self.instance = instance or DEFAULT_INSTANCE
+        self.runtime = runtime
+        self.runsc_runtimes = {**RUNSC_RUNTIMES, **(runsc_runtimes or {})}
         self._docker: aiodocker.Docker | None = None
+        self._api_version: str | None = None
         self._streams: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -98,7 +121,17 @@ class DockerBackend(Backend):
                 timeout=aiohttp.ClientTimeout(),
             )
             self._loop = loop
+            self._api_version = None
         return self._docker
+
+    def _container(self, handle: str) -> DockerContainer:
+        return self._client().containers.container(handle)
+
+    def runtime_name(self, network: Network) -> str:
+        """The daemon's name of the OCI runtime for a container on `network`."""
+        if self.runtime == RUNC:
+            return RUNC
+        return self.runsc_runtimes[network]
 
     async def close(self) -> None:
         docker, streams = self._docker, self._streams
@@ -107,22 +140,6 @@ class DockerBackend(Backend):
             await streams.close()
         if docker is not None:
             await docker.close()
-
-    async def _call(
-        self,
-        path: str,
-        *,
-        method: str = "POST",
-        params: dict[str, Any] | None = None,
-        data: Any = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        """A request whose answer has no content worth reading; the connection is released."""
-        async with self._client()._query(
-            path, method=method, params=params, data=data, headers=headers, timeout=None
-        ) as response:
-            await response.read()
-            response.release()
 
     def _where(self) -> str:
         return self.url or "the default Docker socket"
@@ -138,31 +155,31 @@ class DockerBackend(Backend):
 
     async def start(self, spec: RunSpec) -> str:
         docker = self._client()
-        config = container_config(spec, instance=self.instance)
+        runtime = self.runtime_name(spec.network)
+        config = container_config(spec, instance=self.instance, runtime=runtime)
         if sum(len(content) for content in spec.files.values()) > 1024 * 1024:
             archive = await asyncio.to_thread(workspace_archive, spec.files)
         else:
             archive = workspace_archive(spec.files)
         try:
-            created = await docker._query_json(
-                "containers/create", method="POST", data=json.dumps(config)
-            )
+            container = await docker.containers.create(config)
         except DockerError as exc:
             if exc.status == 404 and "image" in exc.message.lower():
                 raise DockerBackendError(
                     f"image {spec.image} is not available on the Docker host", status=404
                 ) from exc
+            if "runtime" in exc.message.lower():
+                raise DockerBackendError(
+                    f"the Docker host has no OCI runtime named {runtime!r} "
+                    f"(NEURONEST_DOCKER_RUNTIME={self.runtime}; register it in the daemon's "
+                    f"daemon.json `runtimes`): {exc.message}",
+                    status=exc.status,
+                ) from exc
             raise self._error(exc, f"create a container from {spec.image}") from exc
-        handle: str = created["Id"]
+        handle: str = container.id
         try:
-            await self._call(
-                f"containers/{handle}/archive",
-                method="PUT",
-                data=archive,
-                headers={"Content-Type": "application/x-tar"},
-                params={"path": SOURCE},
-            )
-            await self._call(f"containers/{handle}/start")
+            await container.put_archive(SOURCE, archive)  # type: ignore[no-untyped-call]
+            await container.start()
         except BaseException as exc:
             await asyncio.shield(self._discard(handle))
             if isinstance(exc, DockerError):
@@ -199,7 +216,7 @@ class DockerBackend(Backend):
 
     async def _running(self, handle: str) -> bool:
         try:
-            info = await self._client()._query_json(f"containers/{handle}/json")
+            info = await self._container(handle).show()
         except (DockerError, DockerBackendError):
             return False
         return bool(info.get("State", {}).get("Running"))
@@ -225,8 +242,10 @@ class DockerBackend(Backend):
         assert self._streams is not None
         doing = f"read the output of {path.split('/')[1][:12]}"
         try:
-            await docker._check_version()
-            response = await self._streams.get(docker._canonicalize_url(path), params=params)
+            if self._api_version is None:
+                self._api_version = "v" + str((await docker.version())["ApiVersion"])
+            url = f"{docker.docker_host}/{self._api_version}/{path}"
+            response = await self._streams.get(url, params=params)
         except DockerError as exc:
             raise self._error(exc, doing) from exc
         except aiohttp.ClientConnectionError as exc:
@@ -247,16 +266,14 @@ class DockerBackend(Backend):
 
     async def wait(self, handle: str) -> int:
         try:
-            result = await self._client()._query_json(
-                f"containers/{handle}/wait", method="POST", timeout=None
-            )
+            result = await self._container(handle).wait(timeout=None)
         except DockerError as exc:
             raise self._error(exc, f"wait for container {handle[:12]}") from exc
         return int(result["StatusCode"])
 
     async def stop(self, handle: str) -> None:
         try:
-            await self._call(f"containers/{handle}/stop", params={"t": str(STOP_GRACE_SECONDS)})
+            await self._container(handle).stop(t=STOP_GRACE_SECONDS, timeout=None)
         except DockerError as exc:
             if exc.status in (304, 404, 409):
                 return
@@ -264,9 +281,7 @@ class DockerBackend(Backend):
 
     async def remove(self, handle: str) -> None:
         try:
-            await self._call(
-                f"containers/{handle}", method="DELETE", params={"force": "1", "v": "1"}
-            )
+            await self._container(handle).delete(force=True, v=True, timeout=None)
         except DockerError as exc:
             if exc.status == 404:
                 return
@@ -276,7 +291,7 @@ class DockerBackend(Backend):
 
     async def exists(self, handle: str) -> bool:
         try:
-            await self._client()._query_json(f"containers/{handle}/json")
+            await self._container(handle).show()
         except DockerError as exc:
             if exc.status == 404:
                 return False
@@ -285,26 +300,31 @@ class DockerBackend(Backend):
 
     async def managed(self) -> dict[str, str]:
         try:
-            containers = await self._client()._query_json(
-                "containers/json",
-                params={
-                    "all": "1",
-                    "filters": json.dumps(
-                        {"label": [LABEL_RUNTIME, f"{LABEL_INSTANCE}={self.instance}"]}
-                    ),
-                },
+            containers = await self._client().containers.list(
+                all="1",
+                filters=json.dumps({"label": [LABEL_RUNTIME, f"{LABEL_INSTANCE}={self.instance}"]}),
             )
         except DockerError as exc:
             raise self._error(exc, "list containers") from exc
-        return {c["Id"]: (c.get("Labels") or {}).get(LABEL_RUNTIME, "") for c in containers}
+        return {c.id: (c["Labels"] or {}).get(LABEL_RUNTIME, "") for c in containers}
 
 
 # -- container configuration ------------------------------------------------------------------
 
 
-def container_config(spec: RunSpec, *, instance: str = DEFAULT_INSTANCE) -> dict[str, Any]:
+def tmpfs_sizes(limits: Limits) -> tuple[int, int]:
+    """`/tmp` and `/dev/shm` share the run's scratch allowance: together they hold at most
+    `tmp_bytes`, so the writable areas add up to workspace_bytes + tmp_bytes."""
+    shm = max(limits.tmp_bytes // 4, 1024 * 1024)
+    return max(limits.tmp_bytes - shm, 1024 * 1024), shm
+
+
+def container_config(
+    spec: RunSpec, *, instance: str = DEFAULT_INSTANCE, runtime: str = RUNC
+) -> dict[str, Any]:
     """The body of `POST /containers/create` for one run."""
     limits = spec.limits
+    tmp_bytes, shm_bytes = tmpfs_sizes(limits)
     env = dict(spec.env)
     if spec.port is not None:
         env.setdefault("PORT", str(spec.port))
@@ -313,13 +333,15 @@ def container_config(spec: RunSpec, *, instance: str = DEFAULT_INSTANCE) -> dict
     host: dict[str, Any] = {
         "ReadonlyRootfs": True,
         "Tmpfs": {
-            "/tmp": f"rw,nosuid,nodev,size={limits.tmp_bytes}",
+            "/tmp": f"rw,nosuid,nodev,size={tmp_bytes}",
             WORKSPACE: (
                 f"rw,nosuid,nodev,exec,size={limits.workspace_bytes},"
                 f"uid={RUN_UID},gid={RUN_GID},mode=0755"
             ),
         },
+        "ShmSize": shm_bytes,
         "Mounts": [{"Type": "volume", "Target": SOURCE}],
+        "Runtime": runtime,
         "CapDrop": ["ALL"],
         "SecurityOpt": ["no-new-privileges"],
         "Memory": limits.memory_bytes,
