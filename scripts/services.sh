@@ -11,7 +11,8 @@
 #   NEURONEST_TEST_DOCKER=1            (only when a docker daemon answers)
 #
 # Files in STATE_DIR: postgres.pid, redis.pid, dockerd.pid (only if we started
-# dockerd), pg.datadir, pg.user, *.log, env.  `start` on a STATE_DIR left by a
+# dockerd), daemon.json (its config: the gVisor runtimes when runsc is installed),
+# pg.datadir, pg.user, *.log, env.  `start` on a STATE_DIR left by a
 # previous run stops the recorded processes first, then starts fresh.
 # Environment knobs: NEURONEST_NO_DOCKER=1 (never start dockerd),
 # NEURONEST_DOCKER_STORAGE_DRIVER=overlay2|vfs (skip auto-detection).
@@ -228,13 +229,37 @@ start_redis() {
     die "could not start redis"
 }
 
+# write_daemon_json: the config of the dockerd we start. runsc (gVisor) is registered
+# once per container network, because its own --network flag must match it: `runsc`
+# for network none, `runsc-host` for host (the backend's default names). The ptrace
+# platform is the one that works without KVM.
+write_daemon_json() {
+    local runsc
+    runsc=$(command -v runsc || true)
+    if [[ -z $runsc ]]; then
+        echo '{}' >"$STATE_DIR/daemon.json"
+        log "runsc not installed; Docker runsc tests will be skipped"
+        return 0
+    fi
+    cat >"$STATE_DIR/daemon.json" <<EOF
+{
+  "runtimes": {
+    "runsc": {"path": "$runsc", "runtimeArgs": ["--platform=ptrace", "--network=none"]},
+    "runsc-host": {"path": "$runsc", "runtimeArgs": ["--platform=ptrace", "--network=host"]}
+  }
+}
+EOF
+}
+
 # try_dockerd DRIVER: start dockerd with DRIVER, wait up to 60 s for `docker info`.
 try_dockerd() {
     local driver=$1 pid i
     local dockerd
     dockerd=$(command -v dockerd || echo /usr/sbin/dockerd)
+    write_daemon_json
     log "starting dockerd (storage driver $driver)"
-    setsid "$dockerd" --storage-driver="$driver" --iptables=false --ip-masq=false \
+    setsid "$dockerd" --config-file="$STATE_DIR/daemon.json" --storage-driver="$driver" \
+        --iptables=false --ip-masq=false \
         --bridge=none </dev/null >>"$STATE_DIR/dockerd.log" 2>&1 &
     pid=$!
     echo "$pid" >"$STATE_DIR/dockerd.pid"
@@ -260,6 +285,7 @@ start_docker() {
     DOCKER_OK=0
     if docker_answers; then
         DOCKER_OK=1
+        # Not ours: its runtimes are what they are (the runsc tests say so when absent).
         return 0
     fi
     if [[ ${NEURONEST_NO_DOCKER:-0} == 1 ]]; then return 0; fi

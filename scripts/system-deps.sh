@@ -29,6 +29,8 @@ if [[ "${1:-}" != "--run" ]]; then
     have_bin redis-server || missing+=(redis-server)
     have_bin redis-cli || missing+=(redis-tools)
     { have_bin dockerd && have_bin docker; } || missing+=(docker.io)
+    # gVisor, registered with the test dockerd by services.sh (Docker runsc tests).
+    have_bin runsc || missing+=(runsc)
     have_bin debootstrap || missing+=(debootstrap)
     have_bin python3 || missing+=(python3)
     # debootstrap downloads with wget; an https mirror needs the CA bundle.

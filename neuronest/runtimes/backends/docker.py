@@ -40,8 +40,9 @@ RUN_UID = 10001
 RUN_GID = 10001
 WORKSPACE = "/workspace"
 SOURCE = "/src"
-# The program starts once its files are in the tmpfs workspace.
-PREPARE = f'cp -R {SOURCE}/app/. {WORKSPACE}/ && exec "$@"'
+# The program starts once its files are in the tmpfs workspace. The shell enters the workspace
+# itself: runsc sometimes refuses a tmpfs as the initial working directory (EACCES at start).
+PREPARE = f'cd {WORKSPACE} && cp -R {SOURCE}/app/. {WORKSPACE}/ && exec "$@"'
 
 LABEL_RUNTIME = "neuronest.runtime"
 LABEL_USER = "neuronest.user"
@@ -67,6 +68,14 @@ RUNC = "runc"
 RUNSC = "runsc"
 # The daemon.json runtime names for runsc per container network (see scripts/services.sh).
 RUNSC_RUNTIMES: dict[Network, str] = {"bridge": "runsc", "host": "runsc-host", "none": "runsc"}
+
+# Under gVisor the host's pids cgroup counts the sandbox kernel's own threads (about 55 when idle)
+# and, on the ptrace platform, host threads per program process: 5 at rest, up to about 25 in a
+# fork storm (measured). The run's process limit is RLIMIT_NPROC inside the sandbox, which
+# gVisor counts per sandbox; the cgroup bound sits above it only to cap the host's side (reaching
+# it ends the whole sandbox).
+RUNSC_HOST_PIDS_BASE = 256
+RUNSC_HOST_PIDS_PER_PROCESS = 32
 
 _HEADER = struct.Struct(">BxxxL")
 _STREAMS: dict[int, Stream] = {1: "stdout", 2: "stderr"}
@@ -322,8 +331,9 @@ def tmpfs_sizes(limits: Limits) -> tuple[int, int]:
 def container_config(
     spec: RunSpec, *, instance: str = DEFAULT_INSTANCE, runtime: str = RUNC
 ) -> dict[str, Any]:
-    """The body of `POST /containers/create` for one run."""
+    """The body of `POST /containers/create` for one run; any `runtime` but runc is a runsc."""
     limits = spec.limits
+    gvisor = runtime != RUNC
     tmp_bytes, shm_bytes = tmpfs_sizes(limits)
     env = dict(spec.env)
     if spec.port is not None:
@@ -347,11 +357,17 @@ def container_config(
         "Memory": limits.memory_bytes,
         "MemorySwap": limits.memory_bytes,
         "NanoCpus": int(limits.cpus * 1_000_000_000),
-        "PidsLimit": limits.pids,
+        "PidsLimit": (
+            RUNSC_HOST_PIDS_BASE + RUNSC_HOST_PIDS_PER_PROCESS * limits.pids
+            if gvisor
+            else limits.pids
+        ),
         "Ulimits": [
             {"Name": "nofile", "Soft": limits.open_files, "Hard": limits.open_files},
             {"Name": "fsize", "Soft": limits.file_size_bytes, "Hard": limits.file_size_bytes},
             {"Name": "cpu", "Soft": limits.cpu_seconds, "Hard": limits.cpu_seconds},
+            # Under runc RLIMIT_NPROC would count every container of the shared run uid.
+            *([{"Name": "nproc", "Soft": limits.pids, "Hard": limits.pids}] if gvisor else []),
         ],
         "LogConfig": {
             "Type": "json-file",
@@ -366,7 +382,7 @@ def container_config(
         "Cmd": ["/bin/sh", "-c", PREPARE, "sh", *spec.command],
         "Env": [f"{key}={value}" for key, value in env.items()],
         "User": f"{RUN_UID}:{RUN_GID}",
-        "WorkingDir": WORKSPACE,
+        "WorkingDir": "/",
         "Labels": {
             LABEL_RUNTIME: spec.runtime_id,
             LABEL_USER: spec.user_id,

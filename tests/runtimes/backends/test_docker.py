@@ -1,4 +1,5 @@
-"""The Docker backend against a real Docker daemon and the offline-built python runtime image.
+"""The Docker backend against a real Docker daemon and the offline-built python runtime image,
+under both OCI runtimes (runc and gVisor's runsc).
 
 Containers use network `none` or `host` only (no bridge here); every container a test starts is
 force-removed with its volume when the test ends.
@@ -7,23 +8,19 @@ force-removed with its volume when the test ends.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import json
 import random
-import shutil
-import socket
 import struct
 import subprocess
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 
 import httpx
 import pytest
 
-from neuronest.runtimes.backends.base import Limits, Network, OutputLine, RunSpec
+from neuronest.runtimes.backends.base import Limits, OutputLine, RunSpec
 from neuronest.runtimes.backends.docker import (
     LABEL_RUNTIME,
     PARTIAL_CHUNK,
@@ -32,113 +29,20 @@ from neuronest.runtimes.backends.docker import (
     _Cursor,
     _parse_log_stream,
     container_config,
+    tmpfs_sizes,
     workspace_archive,
 )
 from tests.harness import free_port
+from tests.runtimes.backends import docker_support
+from tests.runtimes.backends.docker_support import (
+    IMAGE,
+    Runs,
+    collect,
+    socket_listening,
+    text,
+)
 
-IMAGE = "neuronest/runtime-python:latest"
-
-
-def _docker_problem() -> str | None:
-    if shutil.which("docker") is None:
-        return "the docker CLI is not installed"
-    try:
-        info = subprocess.run(["docker", "info"], capture_output=True, timeout=20)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"`docker info` failed: {exc}"
-    if info.returncode != 0:
-        return f"no Docker daemon answers `docker info`: {info.stderr.decode()[-300:]}"
-    image = subprocess.run(["docker", "image", "inspect", IMAGE], capture_output=True, timeout=20)
-    if image.returncode != 0:
-        return f"image {IMAGE} is missing (it is built offline by `make test`)"
-    return None
-
-
-_PROBLEM = _docker_problem()
-pytestmark = pytest.mark.skipif(_PROBLEM is not None, reason=f"Docker backend: {_PROBLEM}")
-
-
-class Runs:
-    """Starts runs through the backend and remembers them, so that all are removed at the end."""
-
-    def __init__(self, backend: DockerBackend) -> None:
-        self.backend = backend
-        self.handles: list[str] = []
-
-    def spec(
-        self,
-        code: str,
-        *,
-        files: dict[str, bytes] | None = None,
-        env: dict[str, str] | None = None,
-        network: Network = "none",
-        port: int | None = None,
-        limits: Limits | None = None,
-        command: list[str] | None = None,
-    ) -> RunSpec:
-        return RunSpec(
-            runtime_id=str(uuid.uuid4()),
-            user_id=str(uuid.uuid4()),
-            run=1,
-            language="python",
-            image=IMAGE,
-            command=command or ["python3", "-u", "main.py"],
-            files={"main.py": code.encode(), **(files or {})},
-            env=env or {},
-            port=port,
-            network=network,
-            limits=limits or Limits(memory_bytes=256 * 1024 * 1024, pids=64),
-        )
-
-    async def start(self, spec: RunSpec) -> str:
-        handle = await self.backend.start(spec)
-        self.handles.append(handle)
-        return handle
-
-    async def run(self, code: str, **kwargs: object) -> tuple[str, list[OutputLine], int]:
-        """Runs a program to its end: handle, output lines, exit code."""
-        handle = await self.start(self.spec(code, **kwargs))  # type: ignore[arg-type]
-        lines = await asyncio.wait_for(collect(self.backend.output(handle)), 60)
-        code_ = await asyncio.wait_for(self.backend.wait(handle), 60)
-        return handle, lines, code_
-
-
-async def collect(lines: AsyncIterator[OutputLine], limit: int | None = None) -> list[OutputLine]:
-    out: list[OutputLine] = []
-    async for line in lines:
-        out.append(line)
-        if limit is not None and len(out) >= limit:
-            break
-    return out
-
-
-@contextlib.contextmanager
-def socket_listening(port: int) -> Iterator[None]:
-    """A TCP listener on the host's loopback (to show that network `none` cannot reach it)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", port))
-        sock.listen()
-        yield
-
-
-def text(lines: list[OutputLine]) -> list[tuple[str, str]]:
-    return [(line.stream, line.data.decode()) for line in lines]
-
-
-@pytest.fixture
-async def runs() -> AsyncIterator[Runs]:
-    # An instance of its own: the reconcilers of NeuroNest servers that other tests run against
-    # the same Docker host sweep only their own instance's containers, never these.
-    backend = DockerBackend(instance=f"test-{uuid.uuid4().hex[:12]}")
-    tracker = Runs(backend)
-    try:
-        yield tracker
-    finally:
-        try:
-            for handle in tracker.handles:
-                await backend.remove(handle)
-        finally:
-            await backend.close()
+runs = docker_support.runs
 
 
 async def test_streams_order_and_exit_code(runs: Runs) -> None:
@@ -187,6 +91,7 @@ async def test_environment_user_and_filesystem(runs: Runs, monkeypatch: pytest.M
         "print(json.dumps({\n"
         "    'env': dict(os.environ), 'uid': os.getuid(), 'gid': os.getgid(), 'cwd': os.getcwd(),\n"
         "    'etc': attempt(write('/etc/x')), 'root': attempt(write('/x')),\n"
+        "    'var_tmp': attempt(write('/var/tmp/x')),\n"
         "    'app': attempt(write('/workspace/new.txt')), 'tmp': attempt(write('/tmp/x')),\n"
         "    'src': attempt(write('/src/app/new.txt')),\n"
         "    'network': attempt(connect),\n"
@@ -202,8 +107,12 @@ async def test_environment_user_and_filesystem(runs: Runs, monkeypatch: pytest.M
     assert marker not in lines[0].data.decode()
     assert (report["uid"], report["gid"]) == (10001, 10001)
     assert report["cwd"] == "/workspace"
-    assert report["etc"] == "Read-only file system"
-    assert report["root"] == "Read-only file system"
+    # gVisor checks the permission before the read-only flag: the run user gets EACCES there.
+    refused = {"runc": {"Read-only file system"}}.get(
+        runs.runtime, {"Read-only file system", "Permission denied"}
+    )
+    assert report["etc"] in refused and report["root"] in refused
+    assert report["var_tmp"] == "Read-only file system"  # world-writable, on the read-only root
     assert report["app"] == "ok" and report["tmp"] == "ok"
     assert report["src"] == "Permission denied"  # the pristine copy of the files stays as is
     assert report["network"] != "ok"  # network none: the host's loopback is out of reach
@@ -476,6 +385,20 @@ def test_container_config_and_archive() -> None:
     assert host["Memory"] == host["MemorySwap"] == 64 * 1024 * 1024
     assert host["NanoCpus"] == 500_000_000 and host["PidsLimit"] == 16
     assert container_config(replace(spec, network="host"))["HostConfig"].get("PortBindings") is None
+    # The writable areas add up to the run's workspace and tmp allowances, no more.
+    tmp, shm = tmpfs_sizes(spec.limits)
+    assert host["ShmSize"] == shm and f"size={tmp}" in host["Tmpfs"]["/tmp"]
+    assert tmp + shm == spec.limits.tmp_bytes
+    assert host["Runtime"] == "runc"
+    gvisor = DockerBackend(runtime="runsc", runsc_runtimes={"bridge": "gvisor-bridge"})
+    assert [gvisor.runtime_name(net) for net in ("none", "host", "bridge")] == [
+        "runsc",
+        "runsc-host",
+        "gvisor-bridge",
+    ]
+    assert DockerBackend().runtime_name("host") == "runc"
+    with pytest.raises(ValueError, match="runc or runsc"):
+        DockerBackend(runtime="kata")
     for bad in ("../x", "/etc/passwd", "a/../../x", "", "a//b/./c"):
         with pytest.raises(ValueError):
             workspace_archive({bad: b""})
