@@ -114,7 +114,7 @@ async def throughput(client: RuntimeClient, backend: str) -> Throughput:
     )
 
 
-async def docker_direct(runs: int) -> list[float]:
+async def docker_direct(runs: int, runtime: str = "runc") -> list[float]:
     samples = []
     async with aiodocker.Docker() as docker:
         for _ in range(runs):
@@ -123,7 +123,7 @@ async def docker_direct(runs: int) -> list[float]:
                 config={
                     "Image": IMAGE,
                     "Cmd": ["python3", "-u", "-c", FIRST_LINE],
-                    "HostConfig": {"NetworkMode": "none"},
+                    "HostConfig": {"NetworkMode": "none", "Runtime": runtime},
                 }
             )
             await container.start()
@@ -153,17 +153,21 @@ async def bwrap_direct(runs: int) -> list[float]:
     return samples
 
 
-async def bench_backend(backend: str, data_dir: Path, runs: int) -> tuple[Latency, Throughput]:
-    stack = Stack(backend, data_dir)
+async def bench_backend(
+    backend: str, data_dir: Path, runs: int, docker_runtime: str = "runc"
+) -> tuple[Latency, Throughput]:
+    label = backend if docker_runtime == "runc" else f"{backend} {docker_runtime}"
+    stack = Stack(backend, data_dir, name=label.replace(" ", "-"))
+    stack.env["NEURONEST_DOCKER_RUNTIME"] = docker_runtime
     log(f"runtimes: starting a {backend} stack")
     stack.start()
     try:
         client = RuntimeClient(stack)
         await client.login()
         await api_latency(client, 2)  # warm-up: images, imports, connections
-        latency = Latency(f"{backend} via the API", await api_latency(client, runs))
-        log(f"runtimes: {backend} latency p50 {latency.p50:.0f} ms; flooding {MANY_LINES} lines")
-        flood = await throughput(client, backend)
+        latency = Latency(f"{label} via the API", await api_latency(client, runs))
+        log(f"runtimes: {label} latency p50 {latency.p50:.0f} ms; flooding {MANY_LINES} lines")
+        flood = await throughput(client, label)
         await client.http.aclose()
     finally:
         stack.stop()
@@ -203,6 +207,11 @@ async def run(data_dir: Path, runs: int, docker: bool) -> str:
     floods.append(sandbox_flood)
     if docker:
         api, flood = await bench_backend("docker", data_dir, runs)
-        rows.append((api, Latency("aiodocker", await docker_direct(runs)), "p50 < 400 ms"))
+        rows.append((api, Latency("aiodocker runc", await docker_direct(runs)), "p50 < 400 ms"))
+        floods.append(flood)
+        # gVisor (the daemon must have the `runsc` runtime: scripts/services.sh registers it).
+        api, flood = await bench_backend("docker", data_dir, runs, docker_runtime="runsc")
+        direct = Latency("aiodocker runsc", await docker_direct(runs, runtime="runsc"))
+        rows.append((api, direct, "p50 < 800 ms"))
         floods.append(flood)
     return table(rows, floods)
