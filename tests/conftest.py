@@ -80,6 +80,8 @@ def _postgres_stack(workdir: Path, mailbox: Mailbox, llm: FakeLLM) -> Stack:
     env = base_env(
         workdir,
         NEURONEST_RUNTIME_BACKEND=backend,
+        # NEURONEST_TEST_DOCKER_RUNTIME=runsc runs the live runtime tests under gVisor.
+        NEURONEST_DOCKER_RUNTIME=os.environ.get("NEURONEST_TEST_DOCKER_RUNTIME", "runc"),
         NEURONEST_DATABASE_URL=url,
         NEURONEST_REDIS_URL=REDIS_URL,
         NEURONEST_SMTP_URL=f"smtp://127.0.0.1:{mailbox.port}",

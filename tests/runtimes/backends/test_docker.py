@@ -17,7 +17,6 @@ import time
 import uuid
 from dataclasses import replace
 
-import httpx
 import pytest
 
 from neuronest.runtimes.backends.base import Limits, OutputLine, RunSpec
@@ -281,41 +280,6 @@ def _volumes_of(handle: str) -> list[str]:
 def _volume_exists(name: str) -> bool:
     result = subprocess.run(["docker", "volume", "inspect", name], capture_output=True, timeout=20)
     return result.returncode == 0
-
-
-async def test_http_server_on_host_network(runs: Runs) -> None:
-    port = free_port()
-    code = (
-        "import http.server, os\n"
-        "port = int(os.environ['PORT'])\n"
-        "print('serving on', port, flush=True)\n"
-        "http.server.ThreadingHTTPServer(\n"
-        "    ('127.0.0.1', port), http.server.SimpleHTTPRequestHandler\n"
-        ").serve_forever()\n"
-    )
-    spec = runs.spec(
-        code,
-        files={"index.html": b"hello from the runtime\n"},
-        env={"PORT": str(port)},
-        network="host",
-        port=port,
-    )
-    handle = await runs.start(spec)
-    first = await asyncio.wait_for(collect(runs.backend.output(handle), limit=1), 30)
-    assert text(first) == [("stdout", f"serving on {port}")]
-    async with httpx.AsyncClient() as client:
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                response = await client.get(f"http://127.0.0.1:{port}/index.html")
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise
-                await asyncio.sleep(0.1)
-    assert response.status_code == 200
-    assert response.text == "hello from the runtime\n"
-    await runs.backend.stop(handle)
 
 
 async def test_throughput_200k_lines(runs: Runs) -> None:
