@@ -66,7 +66,7 @@ class Settings(BaseSettings):
     runtime_heartbeat: float = Field(2.0, gt=0)
     runtime_stale_after: float = Field(10.0, gt=0)
     reconcile_interval: float = Field(3.0, gt=0)
-    worker_poll_delay: float = Field(0.02, gt=0)
+    worker_poll_delay: float = Field(0.5, gt=0)  # fallback: enqueues wake workers at once
     task_heartbeat: float = Field(2.0, gt=0)
     task_stale_after: float = Field(10.0, gt=0)
     task_max_attempts: int = Field(3, gt=0)

@@ -263,7 +263,8 @@ async def test_bad_input_is_422_or_404(api: httpx.AsyncClient, account: Account)
     for configuration in (
         {"model": "gpt-4", "temperature": 3},
         {"model": "gpt-4", "max_tokens": 0},
-        {"model": "nope:thing"},
+        {"model": "ollama:"},
+        {"model": ""},
         {"model": "gpt-4", "colour": "blue"},
     ):
         response = await api.post(
