@@ -153,6 +153,10 @@ def base_env(workdir: Path, **overrides: str) -> dict[str, str]:
             "NEURONEST_SECRET_KEY": "test-secret-key-that-is-long-enough-0123456789",
             "NEURONEST_BCRYPT_ROUNDS": "4",
             "NEURONEST_LOGIN_MAX_FAILURES": "3",
+            # The whole suite comes from one address; the tests of these limits set them low.
+            "NEURONEST_LOGIN_ADDRESS_LIMIT": "100000/hour",
+            "NEURONEST_REGISTER_ADDRESS_LIMIT": "100000/hour",
+            "NEURONEST_FORGOT_PASSWORD_ADDRESS_LIMIT": "100000/hour",
             "NEURONEST_RUNTIME_BACKEND": "sandbox",
             "NEURONEST_DOCKER_NETWORK": "host",
             "NEURONEST_RUNTIME_HEARTBEAT": "0.5",
