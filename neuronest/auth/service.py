@@ -65,6 +65,7 @@ def profile_channel(user_id: object) -> str:
 def normalize_email(email: str, field: str = "email") -> str:
     """The one spelling of an address under which it is stored and looked up (Unicode NFC,
     lower case); every path that takes an email goes through here."""
+    email = email.strip()
     if len(email) > MAX_EMAIL_LENGTH:
         raise Invalid(f"{field}: must be at most {MAX_EMAIL_LENGTH} characters", field=field)
     try:
