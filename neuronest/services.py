@@ -21,6 +21,7 @@ _current: Services | None = None
 class Services:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        settings.ensure_data_dir()
         self.secret_key = settings.resolved_secret_key()
         self.redis: Redis | None = None
         self.bus: EventBus = MemoryEventBus()
