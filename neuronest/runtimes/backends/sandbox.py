@@ -176,6 +176,19 @@ def _child_setup(
     return apply
 
 
+def describe_isolation(
+    network: SandboxNetwork, slirp4netns: str = slirp.DEFAULT_SLIRP4NETNS
+) -> dict[str, str]:
+    """What this host gives sandboxes (for /readyz and operators)."""
+    return {
+        "network": network,
+        "cgroups": cgroups.detect().describe(),
+        "publish": "slirp4netns"
+        if slirp.available(slirp4netns)
+        else "unavailable (slirp4netns missing)",
+    }
+
+
 async def _child_pid(info: int) -> int:
     """The host pid of the sandbox's init, from bwrap's --info-fd (EOF: bwrap failed)."""
     data = b""
