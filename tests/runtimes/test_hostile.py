@@ -10,6 +10,7 @@ import pytest
 
 from tests.conftest import Account, Stack, gql
 from tests.orchestration.helpers import run_task
+from tests.runtimes.backends.test_sandbox_hostile import probe_program
 from tests.runtimes.helpers import make_project, output, run_to_end
 
 HOOKS = [
@@ -85,31 +86,24 @@ async def test_hook_variables_are_bad_user_input_over_graphql(
     assert fine["data"]["updateRuntime"]["environmentVars"] == {"A": "b"}
 
 
-PROBE = """
-import json, socket
-results = {}
-for name, address in %s:
-    sock = socket.socket()
-    sock.settimeout(5)
-    try:
-        sock.connect(tuple(address))
-        results[name] = "connected"
-    except OSError as error:
-        results[name] = type(error).__name__
-    finally:
-        sock.close()
-print(json.dumps(results))
-"""
+def sandbox_api_port(stack: Stack) -> int:
+    """The API's port, for tests of the sandbox's network (Docker's is tested with Docker)."""
+    if stack.env.get("NEURONEST_RUNTIME_BACKEND") != "sandbox":
+        pytest.skip("the sandbox backend's network; Docker networks are tested with Docker")
+    port = urlsplit(stack.url).port
+    assert port is not None
+    return port
 
 
 async def test_a_runtime_cannot_reach_the_api_or_spoof_from_loopback(
     api: httpx.AsyncClient, account: Account, stack: Stack
 ) -> None:
-    if stack.env.get("NEURONEST_RUNTIME_BACKEND") != "sandbox":
-        pytest.skip("the sandbox backend's network; Docker networks are tested with Docker")
-    port = urlsplit(stack.url).port
-    targets = [("api", ["127.0.0.1", port]), ("api via gateway", ["10.0.2.2", port])]
-    final, lines = await run_to_end(api, account, PROBE % json.dumps(targets), timeout=30)
+    port = sandbox_api_port(stack)
+    targets: list[tuple[str, object]] = [
+        ("api", ("127.0.0.1", port)),
+        ("api via gateway", ("10.0.2.2", port)),
+    ]
+    final, lines = await run_to_end(api, account, probe_program(targets), timeout=30)
     assert final["status"] == "completed", (final, lines)
     results = json.loads(output(lines)[-1])
     assert all(outcome != "connected" for outcome in results.values()), results
@@ -138,10 +132,8 @@ async def test_honest_runtime_with_allowed_switch_still_runs(
 async def test_a_code_execution_task_is_held_the_same_way(
     api: httpx.AsyncClient, account: Account, stack: Stack
 ) -> None:
-    if stack.env.get("NEURONEST_RUNTIME_BACKEND") != "sandbox":
-        pytest.skip("the sandbox backend's network; Docker networks are tested with Docker")
-    port = urlsplit(stack.url).port
-    code = (PROBE % json.dumps([("api", ["127.0.0.1", port])])) + (
+    port = sandbox_api_port(stack)
+    code = probe_program([("api", ("127.0.0.1", port))]) + (
         "import errno\n"
         "try:\n"
         "    open('/etc/evil', 'w')\n"

@@ -380,6 +380,13 @@ class SandboxBackend(Backend):
             if network is not None:
                 await network.close()
             await asyncio.to_thread(self._discard, handle)
+            if isinstance(error, SandboxError) and process is not None and process.stderr:
+                said = b""  # what bwrap said about it
+                with contextlib.suppress(Exception):
+                    said = await asyncio.wait_for(process.stderr.read(2048), 1)
+                if said.strip():
+                    detail = said.decode(errors="replace").strip()
+                    raise SandboxError(f"{error}: {detail}") from error
             if isinstance(error, OSError | subprocess.SubprocessError | slirp.NetworkError):
                 raise SandboxError(f"could not start the sandbox: {error}") from error
             if isinstance(error, TimeoutError):

@@ -211,7 +211,8 @@ async def test_memory_adds_up_across_processes(backend: SandboxBackend) -> None:
     assert (text(lines, "stdout"), exit_code) == ([str(300 << 20)], 0)
 
 
-def _probe(targets: list[tuple[str, object]]) -> str:
+def probe_program(targets: list[tuple[str, object]]) -> str:
+    """A python program that tries each (name, address) and prints how each connect ended."""
     return f"""
 import json, socket
 results = {{}}
@@ -285,7 +286,7 @@ async def test_network_reaches_nothing_of_the_host(policed: SandboxBackend) -> N
     ]
     targets += [(f"host address {a}", (a, wide)) for a in slirp.host_addresses()]
     async with loopback, everywhere, unix:
-        lines, exit_code = await run(policed, python(_probe(targets)))
+        lines, exit_code = await run(policed, python(probe_program(targets)))
     assert exit_code == 0, lines
     results = json.loads(text(lines, "stdout")[-1])
     print(f"\nnetwork {policed.network}: {results}")
