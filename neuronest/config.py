@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     }
     runtime_url_host: str = "127.0.0.1"
     sandbox_dir: Path | None = None
+    # none: loopback only (a served PORT is still published); outbound: internet through
+    # slirp4netns, the host's loopback, its addresses and private ranges refused.
+    sandbox_network: Literal["none", "outbound"] = "none"
     instance: str | None = None
     runtime_memory_bytes: int = Field(512 * 1024 * 1024, gt=0)
     runtime_cpus: float = Field(1.0, gt=0)
