@@ -2,7 +2,8 @@
 
 A process is the only thing that can stop a runaway computation: a job that outlives its time
 budget has its worker process killed (and replaced), and each worker's address space is capped so
-a job that balloons gets a `MemoryError` instead of eating the host's memory.
+a job that balloons gets a `MemoryError` instead of eating the host's memory. Workers run at a
+lower CPU priority than the server.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import multiprocessing
+import os
 import resource
 from collections.abc import Callable
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -33,8 +35,9 @@ class OutputTooLarge(Exception):
         self.size = size
 
 
-def _limit_memory(max_bytes: int) -> None:
+def _prepare_worker(max_bytes: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (max_bytes, max_bytes))
+    os.nice(10)  # on a busy host the server's own requests come first
 
 
 def _call(function: Callable[..., Any], args: tuple[Any, ...], max_output: int | None) -> Any:
@@ -52,7 +55,7 @@ def _get_pool(workers: int, memory_bytes: int) -> ProcessPool:
         # spawn: a fork of a process with running threads (the server's) is not safe.
         _pool = ProcessPool(
             max_workers=workers,
-            initializer=_limit_memory,
+            initializer=_prepare_worker,
             initargs=(memory_bytes,),
             context=multiprocessing.get_context("spawn"),
         )

@@ -25,5 +25,4 @@ TEXT_FORMATTING = TaskType(
     required=("text", "format"),
     timeout=60,  # the work itself has the tighter budget of NEURONEST_FORMAT_TIMEOUT
     check=_check,
-    instant=True,
 )
