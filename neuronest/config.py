@@ -76,7 +76,7 @@ class Settings(BaseSettings):
     offload_memory_bytes: int = Field(512 * 1024 * 1024, gt=64 * 1024 * 1024)
     format_max_chars: int = Field(1_000_000, gt=0)
     format_max_output_chars: int = Field(8_000_000, gt=0)
-    format_timeout: float = Field(20.0, gt=0)
+    format_timeout: float = Field(30.0, gt=0)
     search_max_candidates: int = Field(2000, gt=0)
     search_max_bytes: int = Field(2 * 1024 * 1024, gt=0)
     search_timeout: float = Field(10.0, gt=0)
