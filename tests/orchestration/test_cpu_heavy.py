@@ -158,3 +158,25 @@ async def test_search_of_a_huge_memory_store_leaves_the_server_responsive(
         else:
             assert 0 < len(found.json()) <= 5
     assert_responsive(timings)
+
+
+async def test_a_small_document_that_expands_past_the_output_budget_fails_clearly(
+    api: httpx.AsyncClient, account: Account
+) -> None:
+    # One reference definition with a 2 KB URL, used 10 000 times: 40 KB in, 20 MB out.
+    bomb = "[r]: https://x.example/" + "a" * 2_000 + "\n\n" + "[r] " * 10_000
+    other = await register(api, "Bystander")
+    async with probing(api, other) as timings:
+        task = await create_task(
+            api, account, task_type="text_formatting", input_data={"text": bomb, "format": "html"}
+        )
+        finished = await wait_task(api, account, task["id"], timeout=120)
+    assert_responsive(timings)
+    assert finished["status"] == "failed"
+    assert finished["error"].startswith(
+        "text: formatting exceeded its budget: output too large ("
+    ), finished["error"]
+    assert finished["error"].endswith("characters, at most 8000000)")
+    # A few uses of the same reference are an honest document.
+    honest = bomb.split("\n\n")[0] + "\n\n" + "[r] " * 3
+    assert (await format_task(api, account, honest, "html")).count("<a href=") == 3
