@@ -51,6 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "API, with subscriptions) is at `/graphql`; these are the legacy REST routes."
         ),
         lifespan=lifespan,
+        max_body_size=settings.max_body_bytes,
     )
 
     @app.exception_handler(AppError)
@@ -70,8 +71,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
         # A body that is not even text (FastAPI says 400) is invalid input like any other.
         status = 422 if error.status_code == 400 else error.status_code
+        detail = error.detail
+        if status == 413:
+            detail = f"request body is over the {settings.max_body_bytes} byte limit"
         return JSONResponse(
-            {"detail": error.detail}, status_code=status, headers=getattr(error, "headers", None)
+            {"detail": detail}, status_code=status, headers=getattr(error, "headers", None)
         )
 
     @app.exception_handler(Exception)

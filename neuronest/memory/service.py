@@ -6,6 +6,7 @@ from typing import Any
 
 from neuronest.auth.models import User
 from neuronest.errors import Invalid
+from neuronest.kit.jsonvalue import small_object
 from neuronest.kit.ownership import get_owned, newest_first
 from neuronest.kit.pagination import Page
 from neuronest.kit.ranking import rank
@@ -55,6 +56,7 @@ async def store_entry(
         raise Invalid(f"content: must be 1 to {MAX_CONTENT} characters", field="content")
     if metadata is not None and not isinstance(metadata, dict):
         raise Invalid("metadata: must be an object", field="metadata")
+    small_object(metadata, "metadata")
     return await MemoryEntry.create(
         memory=memory, role=role, content=content, metadata=metadata or {}
     )

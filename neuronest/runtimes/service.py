@@ -9,6 +9,7 @@ from typing import Any
 
 from neuronest.auth.models import User
 from neuronest.errors import Conflict, Invalid
+from neuronest.kit.jsonvalue import small_object
 from neuronest.kit.ownership import as_uuid, filter_uuid, get_owned, newest_first
 from neuronest.kit.pagination import Page
 from neuronest.kit.time import utcnow
@@ -33,6 +34,7 @@ def check_language(language: str) -> str:
 
 
 def check_env(env: Any) -> dict[str, str]:
+    small_object(env, "environment_vars")
     if not isinstance(env, dict):
         raise Invalid("environment_vars: must be an object", field="environment_vars")
     checked: dict[str, str] = {}

@@ -20,6 +20,7 @@ from neuronest.memory.service import relevant_entries, store_entry
 from neuronest.orchestration.agents.models import Agent
 from neuronest.orchestration.tasks.events import control_channel, publish, publish_status
 from neuronest.orchestration.tasks.models import Task, TaskStatus
+from neuronest.orchestration.tasks.results import stored_result
 from neuronest.orchestration.tasks.types import REGISTRY
 from neuronest.orchestration.tasks.types.base import TaskRun
 from neuronest.orchestration.workflows.engine import advance, on_task_finished, sync_workflow
@@ -62,7 +63,7 @@ async def run_task(task_id: str, attempt: int) -> None:
         await _finish(task, TaskStatus.FAILED, error=f"internal error ({type(error).__name__})")
     else:
         if await _finish(task, TaskStatus.COMPLETED, result=result):
-            await _remember(task, result)
+            await _remember(task, task.result or {})
 
 
 class _Cancelled(Exception):
@@ -171,7 +172,7 @@ async def _finish(
 ) -> bool:
     changes: dict[str, Any] = {
         "status": status,
-        "result": result,
+        "result": stored_result(result),
         "error": error,
         "finished_at": utcnow(),
         "worker_id": None,

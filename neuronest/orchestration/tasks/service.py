@@ -7,6 +7,7 @@ from typing import Any
 from neuronest.auth.models import User
 from neuronest.errors import Conflict, Invalid
 from neuronest.jobs.dispatch import ArqDispatcher
+from neuronest.kit.jsonvalue import input_value
 from neuronest.kit.ownership import filter_uuid, get_owned, newest_first
 from neuronest.kit.pagination import Page
 from neuronest.kit.time import utcnow
@@ -39,9 +40,10 @@ async def create_task(
     agent_id: str | None = None,
 ) -> Task:
     """Stores the task (status `created`) and hands it to a worker."""
-    checked = REGISTRY[check_type(task_type)].validate(input_data)
+    checked = REGISTRY[check_type(task_type)].validate(input_value(input_data, "input_data"))
     if context is not None and not isinstance(context, dict):
         raise Invalid("context: must be an object", field="context")
+    input_value(context, "context")
     tool_names = check_tools(tools)
     memory = await get_memory(actor=actor, memory_id=memory_id) if memory_id else None
     agent = await get_agent(actor=actor, agent_id=agent_id) if agent_id else None
