@@ -71,11 +71,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
         # A body that is not even text (FastAPI says 400) is invalid input like any other.
         status = 422 if error.status_code == 400 else error.status_code
-        detail = error.detail
-        if status == 413:
-            detail = f"request body is over the {settings.max_body_bytes} byte limit"
         return JSONResponse(
-            {"detail": detail}, status_code=status, headers=getattr(error, "headers", None)
+            {"detail": error.detail}, status_code=status, headers=getattr(error, "headers", None)
         )
 
     @app.exception_handler(Exception)

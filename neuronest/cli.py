@@ -42,6 +42,7 @@ def main(argv: list[str] | None = None) -> None:
             log_level="info",
             access_log=False,
             ws="websockets-sansio",
+            ws_max_size=settings.max_ws_message_bytes,
         )
     elif args.command == "worker":
         from neuronest.jobs.worker import build_worker

@@ -58,19 +58,16 @@ class _LiteralChecker(Visitor):
     """Inline literals obey the rules of JSON values: text without NUL or lone surrogates,
     finite numbers in range."""
 
-    def enter(self, node: Any, _key: Any, _parent: Any, _path: Any, ancestors: list[Any]) -> None:
+    def enter(self, node: Any, _key: Any, parent: Any, _path: Any, ancestors: list[Any]) -> None:
         problem: str | None = None
-        try:
-            if isinstance(node, StringValueNode):
-                problem = jsonvalue.text_problem(node.value)
-            elif isinstance(node, IntValueNode):
-                jsonvalue.parse_int(node.value)
-            elif isinstance(node, FloatValueNode):
-                jsonvalue.parse_float(node.value)
-        except jsonvalue.Malformed as error:
-            problem = error.reason
+        if isinstance(node, StringValueNode):
+            problem = jsonvalue.text_problem(node.value)
+        elif isinstance(node, IntValueNode | FloatValueNode):
+            parse = jsonvalue.parse_int if isinstance(node, IntValueNode) else jsonvalue.parse_float
+            number = parse(node.value)
+            problem = None if isinstance(number, int | float) else number.reason
         if problem:
-            where = _where([*ancestors, node])
+            where = _where([*ancestors, parent])
             raise Invalid(f"{where}: {problem}", field=where)
 
 
@@ -98,6 +95,13 @@ class WellFormedInput(SchemaExtension):
             check_document_nesting(query)
         yield
 
+    def on_validate(self) -> Iterator[None]:
+        # Before graphql-core's own validation parses the literals of JSON arguments.
+        context = self.execution_context
+        if context.graphql_document is not None and context.query:
+            check_literals(context.query, context.graphql_document)
+        yield
+
     def on_execute(self) -> Iterator[None]:
         context = self.execution_context
         if context.variables:
@@ -105,6 +109,4 @@ class WellFormedInput(SchemaExtension):
                 jsonvalue.check(context.variables, max_depth=get_settings().body_json_depth)
             except jsonvalue.Malformed as error:
                 raise error.invalid("variables") from None
-        if context.graphql_document is not None and context.query:
-            check_literals(context.query, context.graphql_document)
         yield

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, NoReturn
+from typing import Any
 
 from neuronest.config import get_settings
 from neuronest.errors import Invalid
@@ -43,6 +43,8 @@ def _parts(path: Path) -> list[str | int]:
     parts: list[str | int] = []
     while path is not None:
         path, key = path
+        if isinstance(key, str) and text_problem(key):
+            key = key.replace("\x00", "\\u0000").encode("utf-8", "backslashreplace").decode()
         parts.append(key)
     parts.reverse()
     return parts
@@ -107,6 +109,8 @@ def check(value: Any, *, max_depth: int) -> None:
             continue
         elif isinstance(item, int | float):
             problem = number_problem(item)
+        elif isinstance(item, _Refused):
+            problem = item.reason
         else:
             problem = "is not a JSON value"
         if problem:
@@ -130,20 +134,29 @@ def bounded(value: Any, *, field: str, max_depth: int, max_bytes: int) -> Any:
     return value
 
 
-def _constant(name: str) -> NoReturn:
-    raise Malformed(f"{name} is not a JSON number")
+class _Refused:
+    """A number the parser met that JSON cannot carry; `check` reports it with its path."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
 
 
-def parse_float(text: str) -> float:
+def _constant(name: str) -> _Refused:
+    return _Refused(f"{name} is not a JSON number")
+
+
+def parse_float(text: str) -> float | _Refused:
     value = float(text)
     if not math.isfinite(value):
-        raise Malformed(f"number {text[:24]} overflows")
+        return _Refused(f"number {text[:24]} overflows")
     return value
 
 
-def parse_int(text: str) -> int:
+def parse_int(text: str) -> int | _Refused:
     if len(text.lstrip("-")) > _MAX_INT_DIGITS or abs(int(text)) > MAX_SAFE_INTEGER:
-        raise Malformed(f"integer {text[:24]} is beyond ±{MAX_SAFE_INTEGER} (2^53 - 1)")
+        return _Refused(f"integer {text[:24]} is beyond ±{MAX_SAFE_INTEGER} (2^53 - 1)")
     return int(text)
 
 
