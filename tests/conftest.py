@@ -63,7 +63,9 @@ def _llm_env(llm: FakeLLM) -> dict[str, str]:
     }
 
 
-def _postgres_stack(workdir: Path, mailbox: Mailbox, llm: FakeLLM) -> Stack:
+def _postgres_stack(
+    workdir: Path, mailbox: Mailbox, llm: FakeLLM, extra: dict[str, str] | None = None
+) -> Stack:
     if not DATABASE_URL or not REDIS_URL:
         pytest.skip("NEURONEST_TEST_DATABASE_URL / NEURONEST_TEST_REDIS_URL not set (make test)")
     database = f"t_{uuid.uuid4().hex[:12]}"
@@ -84,6 +86,7 @@ def _postgres_stack(workdir: Path, mailbox: Mailbox, llm: FakeLLM) -> Stack:
         NEURONEST_REDIS_URL=REDIS_URL,
         NEURONEST_SMTP_URL=f"smtp://127.0.0.1:{mailbox.port}",
         **_llm_env(llm),
+        **(extra or {}),
     )
     stack = Stack("postgres", workdir, env)
     stack.migrate()
@@ -93,8 +96,8 @@ def _postgres_stack(workdir: Path, mailbox: Mailbox, llm: FakeLLM) -> Stack:
     return stack
 
 
-def _embedded_stack(workdir: Path, llm: FakeLLM) -> Stack:
-    stack = Stack("embedded", workdir, base_env(workdir, **_llm_env(llm)))
+def _embedded_stack(workdir: Path, llm: FakeLLM, extra: dict[str, str] | None = None) -> Stack:
+    stack = Stack("embedded", workdir, base_env(workdir, **_llm_env(llm), **(extra or {})))
     stack.start_api("api")
     return stack
 

@@ -18,9 +18,7 @@ from tests.harness import Stack
 LIMIT = 4 * 1024 * 1024  # the default NEURONEST_MAX_BODY_BYTES
 TASKS = "/api/orchestration/tasks"
 HONEST = {"task_type": "calculation", "input_data": {"expression": "2+2"}}
-CREATE_TASK = (
-    "mutation($input: TaskInput!) { createTask(input: $input) { id inputData } }"
-)
+CREATE_TASK = "mutation($input: TaskInput!) { createTask(input: $input) { id inputData } }"
 
 
 async def raw_request(stack: Stack, head: str, chunks: AsyncIterator[bytes]) -> tuple[int, bytes]:
@@ -100,9 +98,7 @@ def nested(depth: int) -> str:
 
 MALFORMED: dict[str, bytes] = {
     "nest-700": b'{"task_type": "calculation", "input_data": ' + nested(700).encode() + b"}",
-    "nest-100000": b'{"task_type": "calculation", "input_data": '
-    + nested(100000).encode()
-    + b"}",
+    "nest-100000": b'{"task_type": "calculation", "input_data": ' + nested(100000).encode() + b"}",
     "NaN": b'{"task_type": "calculation", "input_data": {"expression": "1", "x": NaN}}',
     "Infinity": b'{"task_type": "calculation", "input_data": {"expression": "1", "x": -Infinity}}',
     "1e400": b'{"task_type": "calculation", "input_data": {"expression": "1", "x": 1e400}}',
@@ -143,7 +139,8 @@ def graphql_body(input_data: str) -> bytes:
     """A createTask request whose `inputData` variable is the raw JSON text `input_data`."""
     return (
         b'{"query": ' + json.dumps(CREATE_TASK).encode() + b', "variables": {"input": '
-        b'{"taskType": "calculation", "inputData": ' + input_data.encode("utf-8", "surrogatepass")
+        b'{"taskType": "calculation", "inputData": '
+        + input_data.encode("utf-8", "surrogatepass")
         + b"}}}"
     )
 
@@ -175,9 +172,12 @@ async def test_malformed_graphql_variables_are_422_naming_where(
     if case != "nest-100000":
         assert detail.startswith("body.variables.input.inputData"), detail
     assert await task_count(api, account) == before
-    honest = await gql(api, CREATE_TASK, {"input": {"taskType": "calculation",
-                                                     "inputData": {"expression": "1+1"}}},
-                       account.token)
+    honest = await gql(
+        api,
+        CREATE_TASK,
+        {"input": {"taskType": "calculation", "inputData": {"expression": "1+1"}}},
+        account.token,
+    )
     assert "errors" not in honest, honest
 
 
@@ -213,7 +213,7 @@ async def test_malformed_graphql_literals_are_refused_naming_where(
     before = await task_count(api, account)
     literal, message = GRAPHQL_LITERALS[case]
     query = (
-        "mutation { createTask(input: {taskType: \"calculation\", "
+        'mutation { createTask(input: {taskType: "calculation", '
         f"inputData: {literal}}}) {{ id }} }}"
     )
     result = await gql(api, query, token=account.token)
@@ -231,17 +231,21 @@ async def test_malformed_graphql_literals_are_refused_naming_where(
     assert honest["data"]["createTask"]["inputData"]["n"] == 9007199254740991, honest
 
 
-async def test_free_form_objects_have_size_limits(
-    api: httpx.AsyncClient, account: Account
-) -> None:
+async def test_free_form_objects_have_size_limits(api: httpx.AsyncClient, account: Account) -> None:
     big = "x" * (1024 * 1024)
     cases: list[tuple[str, dict[str, Any], str]] = [
-        (TASKS, {"task_type": "calculation", "input_data": {"expression": "1", "pad": big}},
-         "input_data"),
+        (
+            TASKS,
+            {"task_type": "calculation", "input_data": {"expression": "1", "pad": big}},
+            "input_data",
+        ),
         (TASKS, {**HONEST, "context": {"pad": big}}, "context"),
         (TASKS, {**HONEST, "tools": ["calculator"] * 100}, "tools"),
-        ("/api/orchestration/agents",
-         {"name": "a", "configuration": {"system_prompt": "y" * 70000}}, "configuration"),
+        (
+            "/api/orchestration/agents",
+            {"name": "a", "configuration": {"system_prompt": "y" * 70000}},
+            "configuration",
+        ),
     ]
     for path, body, field in cases:
         response = await api.post(path, json=body, headers=account.headers)
@@ -256,20 +260,29 @@ async def test_a_websocket_message_over_the_limit_closes_the_socket(
     import websockets
 
     async with websockets.connect(
-        stack.ws_url, subprotocols=["graphql-transport-ws"], max_size=None  # type: ignore[list-item]
+        stack.ws_url,
+        subprotocols=["graphql-transport-ws"],
+        max_size=None,  # type: ignore[list-item]
     ) as socket:
-        await socket.send(json.dumps({"type": "connection_init",
-                                      "payload": {"Authorization": f"Bearer {account.token}"}}))
+        await socket.send(
+            json.dumps(
+                {"type": "connection_init", "payload": {"Authorization": f"Bearer {account.token}"}}
+            )
+        )
         assert json.loads(await socket.recv())["type"] == "connection_ack"
         await socket.send(json.dumps({"type": "ping", "payload": {"pad": "x" * (LIMIT + 1)}}))
         with pytest.raises(websockets.ConnectionClosed) as closed:
             await asyncio.wait_for(socket.recv(), 30)
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
     async with websockets.connect(
-        stack.ws_url, subprotocols=["graphql-transport-ws"]  # type: ignore[list-item]
+        stack.ws_url,
+        subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
     ) as socket:
-        await socket.send(json.dumps({"type": "connection_init",
-                                      "payload": {"Authorization": f"Bearer {account.token}"}}))
+        await socket.send(
+            json.dumps(
+                {"type": "connection_init", "payload": {"Authorization": f"Bearer {account.token}"}}
+            )
+        )
         assert json.loads(await socket.recv())["type"] == "connection_ack"
         await socket.send('{"type": "ping", "payload": {"x": NaN}}')
         with pytest.raises(websockets.ConnectionClosed) as closed:

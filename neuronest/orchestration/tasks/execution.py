@@ -11,7 +11,7 @@ import contextlib
 import logging
 from typing import Any
 
-from neuronest.errors import AppError
+from neuronest.errors import AppError, Conflict
 from neuronest.jobs.identity import WORKER_ID
 from neuronest.kit.time import utcnow
 from neuronest.llm.client import LLMError
@@ -196,9 +196,12 @@ async def _remember(task: Task, result: dict[str, Any]) -> None:
         return
     asked = next((v for v in task.input_data.values() if isinstance(v, str) and v.strip()), "")
     meta = {"task_id": str(task.id), "task_type": task.task_type}
-    if asked:
-        await store_entry(memory, role="user", content=asked[:100_000], metadata=meta)
-    if result.get("text"):
-        await store_entry(
-            memory, role="assistant", content=str(result["text"])[:100_000], metadata=meta
-        )
+    try:
+        if asked:
+            await store_entry(memory, role="user", content=asked[:100_000], metadata=meta)
+        if result.get("text"):
+            await store_entry(
+                memory, role="assistant", content=str(result["text"])[:100_000], metadata=meta
+            )
+    except Conflict as full:  # the store is at its entry limit: the task's result stands
+        log.warning("task %s not remembered: %s", task.id, full.message)

@@ -11,7 +11,7 @@ from neuronest.kit.ownership import get_owned, newest_first
 from neuronest.kit.pagination import Page
 from neuronest.kit.validation import check_name
 from neuronest.orchestration.tasks.models import Task
-from neuronest.orchestration.tasks.service import dispatch
+from neuronest.orchestration.tasks.service import dispatch, within_tasks_quota
 from neuronest.orchestration.workflows.engine import StepState, step_states
 from neuronest.orchestration.workflows.models import Workflow, WorkflowRun
 from neuronest.orchestration.workflows.templates import TemplateError, references, render
@@ -75,16 +75,17 @@ async def execute_workflow(*, actor: User, workflow_id: str, variables: Any) -> 
             field="variables",
         )
     _check_rendered_sizes(workflow.steps, variables)
-    task = await Task.create(
-        user=actor,
-        task_type="workflow",
-        input_data=variables,
-        context={"workflow_id": str(workflow.id)},
-        tools=None,
-    )
-    await WorkflowRun.create(
-        id=task.id, workflow_id=workflow.id, steps=workflow.steps, variables=variables
-    )
+    async with within_tasks_quota(actor):
+        task = await Task.create(
+            user=actor,
+            task_type="workflow",
+            input_data=variables,
+            context={"workflow_id": str(workflow.id)},
+            tools=None,
+        )
+        await WorkflowRun.create(
+            id=task.id, workflow_id=workflow.id, steps=workflow.steps, variables=variables
+        )
     await Workflow.filter(id=workflow.id).update(
         latest_run_id=task.id, status="created", result=None
     )
