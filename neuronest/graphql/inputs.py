@@ -30,10 +30,14 @@ _NOT_BRACKET = re.compile(r"[^\[\]{}()]+")
 _DELTA = {"[": 1, "{": 1, "(": 1, "]": -1, "}": -1, ")": -1}
 
 
+# Far below what exhausts the parser's recursion, far above any honest document: the depth
+# limit of selections (GRAPHQL_MAX_DEPTH) and of JSON values (MAX_JSON_DEPTH) answer first.
+DOCUMENT_NESTING = 128
+
+
 def document_depth_limit() -> int:
     settings = get_settings()
-    # Selections (GRAPHQL_MAX_DEPTH), arguments and their literals (MAX_JSON_DEPTH).
-    return settings.graphql_max_depth + settings.max_json_depth + 8
+    return max(DOCUMENT_NESTING, 2 * (settings.graphql_max_depth + settings.max_json_depth))
 
 
 def check_document_nesting(query: str) -> None:
