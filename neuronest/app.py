@@ -31,6 +31,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.check_startable()
         if settings.is_embedded:
             await migrate(settings)
         services = Services(settings)

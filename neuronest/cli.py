@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import sys
 
 from neuronest.config import get_settings
 
@@ -20,8 +21,16 @@ def main(argv: list[str] | None = None) -> None:
     commands.add_parser("migrate", help="apply database migrations")
     args = parser.parse_args(argv)
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = get_settings()
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    if args.command in ("serve", "worker"):
+        try:
+            settings.check_startable()
+        except ValueError as error:
+            print(f"neuronest {args.command}: {error}", file=sys.stderr)
+            raise SystemExit(2) from None
 
     if args.command == "migrate":
         from neuronest.db import migrate
@@ -43,6 +52,10 @@ def main(argv: list[str] | None = None) -> None:
             access_log=False,
             ws="websockets-sansio",
             ws_max_size=settings.max_ws_message_bytes,
+            # The client address is the socket's, unless a trusted proxy forwarded the request
+            # (uvicorn's own default would believe X-Forwarded-For from anyone on loopback).
+            proxy_headers=bool(settings.trusted_proxies),
+            forwarded_allow_ips=settings.trusted_proxies,
         )
     elif args.command == "worker":
         from neuronest.jobs.worker import build_worker

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+import ipaddress
+import json
 import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from limits import RateLimitItem, parse
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 WEAK_SECRET_LENGTH = 32
 
@@ -33,9 +36,19 @@ class Settings(BaseSettings):
     bcrypt_rounds: int = Field(12, ge=4, le=16)
     login_max_failures: int = Field(5, gt=0)
     login_failure_window: int = Field(900, gt=0)
+    # Rate limits in the notation of the `limits` library: "AMOUNT/PERIOD" ("20/hour").
+    login_address_limit: str = "50/15 minutes"
+    register_address_limit: str = "20/hour"
+    forgot_password_email_limit: str = "3/hour"
+    forgot_password_address_limit: str = "20/hour"
+    # Addresses or networks of reverse proxies whose X-Forwarded-For is believed; nobody else's.
+    trusted_proxies: Annotated[list[str], NoDecode] = []
     reset_token_ttl: int = Field(3600, gt=0)
     smtp_url: str | None = None
     mail_from: str = "NeuroNest <no-reply@localhost>"
+    # Production refuses to start without SMTP unless mails may go to the server log.
+    mail_to_log: bool = False
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     graphql_max_depth: int = Field(12, gt=0)
 
@@ -83,7 +96,7 @@ class Settings(BaseSettings):
     runtime_heartbeat: float = Field(2.0, gt=0)
     runtime_stale_after: float = Field(10.0, gt=0)
     reconcile_interval: float = Field(3.0, gt=0)
-    worker_poll_delay: float = Field(0.02, gt=0)
+    worker_poll_delay: float = Field(0.5, gt=0)  # fallback: enqueues wake workers at once
     task_heartbeat: float = Field(2.0, gt=0)
     task_stale_after: float = Field(10.0, gt=0)
     task_max_attempts: int = Field(3, gt=0)
@@ -98,6 +111,37 @@ class Settings(BaseSettings):
     openai_base_url: str | None = None
     anthropic_api_key: str | None = None
     anthropic_base_url: str | None = None
+
+    @field_validator(
+        "login_address_limit",
+        "register_address_limit",
+        "forgot_password_email_limit",
+        "forgot_password_address_limit",
+    )
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        rate_limit(value)
+        return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxies(cls, value: object) -> object:
+        """A JSON list or a comma-separated string; each entry an address or a network."""
+        if isinstance(value, str):
+            value = json.loads(value) if value.strip().startswith("[") else value.split(",")
+        if isinstance(value, list):
+            value = [str(entry).strip() for entry in value if str(entry).strip()]
+            for entry in value:
+                ipaddress.ip_network(entry, strict=False)
+        return value
+
+    def check_startable(self) -> None:
+        """Refuses a production configuration that would lose or leak mails."""
+        if self.env == "production" and not self.smtp_url and not self.mail_to_log:
+            raise ValueError(
+                "NEURONEST_SMTP_URL must be set in production (password reset mails go out by "
+                "SMTP); set NEURONEST_MAIL_TO_LOG=true to write mails to the server log instead"
+            )
 
     @property
     def body_json_depth(self) -> int:
@@ -152,12 +196,36 @@ class Settings(BaseSettings):
             return self.secret_key
         if self.env == "production":
             raise ValueError("NEURONEST_SECRET_KEY must be set in production")
-        path = self.data_dir / "secret_key"
+        path = self.ensure_data_dir() / "secret_key"
         if not path.exists():
-            self.data_dir.mkdir(parents=True, exist_ok=True)
-            path.write_text(secrets.token_urlsafe(48))
-            path.chmod(0o600)
+            # Written whole under a private name, then linked: never readable by others, and a
+            # second process starting at the same moment reads one complete key.
+            draft = path.with_name(f".secret_key.{os.getpid()}")
+            fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as file:
+                file.write(secrets.token_urlsafe(48))
+            try:
+                os.link(draft, path)
+            except FileExistsError:
+                pass
+            finally:
+                draft.unlink()
+        path.chmod(0o600)
         return path.read_text().strip()
+
+    def ensure_data_dir(self) -> Path:
+        """The data dir, private to the server's user (0700, also when it already existed)."""
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.data_dir.chmod(0o700)
+        return self.data_dir
+
+
+@lru_cache
+def rate_limit(notation: str) -> RateLimitItem:
+    try:
+        return parse(notation)
+    except ValueError:
+        raise ValueError(f"{notation!r} is not a rate limit such as '20/hour'") from None
 
 
 @lru_cache

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from tortoise import Tortoise, connections
@@ -31,7 +32,8 @@ async def _keep_session(connection: object) -> None:
 def _connection(settings: Settings) -> str | dict[str, Any]:
     url = settings.resolved_database_url
     if url.startswith("sqlite://"):
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        settings.ensure_data_dir()
+        _private_sqlite(url.removeprefix("sqlite://").split("?", 1)[0])
         return url
     if url.startswith("postgresql://"):
         url = "postgres://" + url.removeprefix("postgresql://")
@@ -39,6 +41,17 @@ def _connection(settings: Settings) -> str | dict[str, Any]:
     config["credentials"].setdefault("maxsize", settings.database_pool_size)
     config["credentials"]["reset"] = _keep_session
     return config
+
+
+def _private_sqlite(path: str) -> None:
+    """The database file is created 0600 before SQLite opens it; SQLite gives its -wal and -shm
+    files the mode of the database file."""
+    if not path or path == ":memory:":
+        return
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    for name in (path, f"{path}-wal", f"{path}-shm", f"{path}-journal"):
+        if os.path.exists(name):
+            os.chmod(name, 0o600)
 
 
 def tortoise_config(settings: Settings) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from neuronest.config import Settings
 from neuronest.db import close_db, open_db
 from neuronest.events import EventBus, MemoryEventBus, RedisEventBus
 from neuronest.jobs.dispatch import ArqDispatcher, InProcessDispatcher, JobDispatcher
-from neuronest.kit.ratelimit import Counters, MemoryCounters, RedisCounters
+from neuronest.kit.ratelimit import RateLimits
 
 _current: Services | None = None
 
@@ -21,11 +21,12 @@ _current: Services | None = None
 class Services:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        settings.ensure_data_dir()
         self.secret_key = settings.resolved_secret_key()
         self.redis: Redis | None = None
         self.bus: EventBus = MemoryEventBus()
         self.jobs: JobDispatcher = InProcessDispatcher()
-        self.counters: Counters = MemoryCounters()
+        self.rate_limits = RateLimits.in_memory()
         self._background: list[asyncio.Task[None]] = []
         self._spawned: set[asyncio.Task[None]] = set()
         self.runs_jobs = False
@@ -38,7 +39,9 @@ class Services:
             self.redis = arq
             self.bus = RedisEventBus(arq)
             self.jobs = ArqDispatcher(arq)
-            self.counters = RedisCounters(arq)
+            self.rate_limits = RateLimits.on_redis(
+                self.settings.redis_url, arq, f"neuronest:{self.settings.resolved_instance}:limits"
+            )
         await self.bus.start()
         await self.jobs.start()
         _current = self

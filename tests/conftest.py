@@ -63,9 +63,7 @@ def _llm_env(llm: FakeLLM) -> dict[str, str]:
     }
 
 
-def _postgres_stack(
-    workdir: Path, mailbox: Mailbox, llm: FakeLLM, extra: dict[str, str] | None = None
-) -> Stack:
+def _postgres_stack(workdir: Path, mailbox: Mailbox, llm: FakeLLM, **overrides: str) -> Stack:
     if not DATABASE_URL or not REDIS_URL:
         pytest.skip("NEURONEST_TEST_DATABASE_URL / NEURONEST_TEST_REDIS_URL not set (make test)")
     database = f"t_{uuid.uuid4().hex[:12]}"
@@ -86,7 +84,7 @@ def _postgres_stack(
         NEURONEST_REDIS_URL=REDIS_URL,
         NEURONEST_SMTP_URL=f"smtp://127.0.0.1:{mailbox.port}",
         **_llm_env(llm),
-        **(extra or {}),
+        **overrides,
     )
     stack = Stack("postgres", workdir, env)
     stack.migrate()
@@ -96,10 +94,19 @@ def _postgres_stack(
     return stack
 
 
-def _embedded_stack(workdir: Path, llm: FakeLLM, extra: dict[str, str] | None = None) -> Stack:
-    stack = Stack("embedded", workdir, base_env(workdir, **_llm_env(llm), **(extra or {})))
+def _embedded_stack(workdir: Path, llm: FakeLLM, **overrides: str) -> Stack:
+    stack = Stack("embedded", workdir, base_env(workdir, **_llm_env(llm), **overrides))
     stack.start_api("api")
     return stack
+
+
+def start_stack(
+    mode: str, workdir: Path, mailbox: Mailbox, llm: FakeLLM, **overrides: str
+) -> Stack:
+    """A deployment of `mode` ("postgres" or "embedded") with settings of its own."""
+    if mode == "postgres":
+        return _postgres_stack(workdir, mailbox, llm, **overrides)
+    return _embedded_stack(workdir, llm, **overrides)
 
 
 @pytest.fixture(scope="session", params=MODES)
@@ -109,12 +116,7 @@ def stack(
     mailbox: Mailbox,
     llm: FakeLLM,
 ) -> Iterator[Stack]:
-    workdir = tmp_path_factory.mktemp(request.param)
-    started = (
-        _postgres_stack(workdir, mailbox, llm)
-        if request.param == "postgres"
-        else _embedded_stack(workdir, llm)
-    )
+    started = start_stack(request.param, tmp_path_factory.mktemp(request.param), mailbox, llm)
     yield started
     started.stop()
 
@@ -170,16 +172,27 @@ async def gql(
     return dict(response.json())
 
 
-async def reset_token(stack: Stack, mailbox: Mailbox, email: str, timeout: float = 10) -> str:
-    """The newest reset token mailed to `email`: over SMTP, or from the server log."""
-    pattern = re.compile(r"Reset token: (\S+)")
+def mailed_reset_tokens(stack: Stack, mailbox: Mailbox, email: str) -> list[str]:
+    """Every reset token mailed to `email` so far: over SMTP, or in the server log."""
+    if stack.mode == "postgres":
+        texts = [m for m in mailbox.messages if f"To: {email}" in m]
+    else:
+        texts = [part for part in stack.logs().split("mail to ") if part.startswith(email)]
+    return [t for text in texts for t in re.findall(r"Reset token: (\S+)", text)]
+
+
+async def reset_tokens(
+    stack: Stack, mailbox: Mailbox, email: str, count: int = 1, timeout: float = 10
+) -> list[str]:
+    """Waits until at least `count` reset tokens were mailed to `email`."""
     for _ in range(int(timeout * 20)):
-        if stack.mode == "postgres":
-            texts = [m for m in mailbox.messages if f"To: {email}" in m]
-        else:
-            texts = [part for part in stack.logs().split("mail to ") if part.startswith(email)]
-        tokens = [t for text in texts for t in pattern.findall(text)]
-        if tokens:
-            return tokens[-1]
+        tokens = mailed_reset_tokens(stack, mailbox, email)
+        if len(tokens) >= count:
+            return tokens
         await asyncio.sleep(0.05)
-    raise AssertionError(f"no reset mail reached {email}")
+    raise AssertionError(f"fewer than {count} reset mails reached {email}")
+
+
+async def reset_token(stack: Stack, mailbox: Mailbox, email: str, timeout: float = 10) -> str:
+    """The newest reset token mailed to `email`."""
+    return (await reset_tokens(stack, mailbox, email, 1, timeout))[-1]

@@ -128,21 +128,22 @@ class Stack:
     def logs(self) -> str:
         return "\n".join(p.output() for p in self.processes.values())
 
-    async def sql(self, statement: str, *args: Any) -> None:
-        """Runs one statement on the stack's database (placeholders: $1, $2 ...)."""
+    async def sql(self, statement: str, *args: Any) -> Any:
+        """Runs one statement on the stack's database (placeholders: $1, $2 ...); the first
+        value of its first row, if it returns rows."""
         url = self.env.get("NEURONEST_DATABASE_URL")
         if url:
             import asyncpg
 
             connection = await asyncpg.connect(url)
             try:
-                await connection.execute(statement, *args)
+                return await connection.fetchval(statement, *args)
             finally:
                 await connection.close()
-            return
         path = Path(self.env["NEURONEST_DATA_DIR"]) / "neuronest.sqlite3"
         with sqlite3.connect(path) as connection:
-            connection.execute(re.sub(r"\$\d+", "?", statement), args)
+            row = connection.execute(re.sub(r"\$\d+", "?", statement), args).fetchone()
+        return row[0] if row else None
 
 
 def base_env(workdir: Path, **overrides: str) -> dict[str, str]:
@@ -153,6 +154,10 @@ def base_env(workdir: Path, **overrides: str) -> dict[str, str]:
             "NEURONEST_SECRET_KEY": "test-secret-key-that-is-long-enough-0123456789",
             "NEURONEST_BCRYPT_ROUNDS": "4",
             "NEURONEST_LOGIN_MAX_FAILURES": "3",
+            # The whole suite comes from one address; the tests of these limits set them low.
+            "NEURONEST_LOGIN_ADDRESS_LIMIT": "100000/hour",
+            "NEURONEST_REGISTER_ADDRESS_LIMIT": "100000/hour",
+            "NEURONEST_FORGOT_PASSWORD_ADDRESS_LIMIT": "100000/hour",
             "NEURONEST_RUNTIME_BACKEND": "sandbox",
             "NEURONEST_DOCKER_NETWORK": "host",
             "NEURONEST_RUNTIME_HEARTBEAT": "0.5",

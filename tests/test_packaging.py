@@ -259,6 +259,7 @@ def test_image_serves_healthz_as_non_root(app_image: str) -> None:
             "docker", "run", "-d", "--network", "host",
             "-e", f"NEURONEST_SECRET_KEY={secret}",
             "-e", "NEURONEST_ENV=production",
+            "-e", "NEURONEST_MAIL_TO_LOG=true",
             "-e", f"NEURONEST_PORT={port}",
             app_image, "serve", "--host", "127.0.0.1", "--port", str(port),
         ]

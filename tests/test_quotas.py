@@ -37,9 +37,9 @@ def limited(
 ) -> Iterator[Stack]:
     workdir = tmp_path_factory.mktemp(f"limited-{request.param}")
     stack = (
-        _postgres_stack(workdir, mailbox, llm, LIMITS)
+        _postgres_stack(workdir, mailbox, llm, **LIMITS)
         if request.param == "postgres"
-        else _embedded_stack(workdir, llm, LIMITS)
+        else _embedded_stack(workdir, llm, **LIMITS)
     )
     yield stack
     stack.stop()

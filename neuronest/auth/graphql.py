@@ -94,8 +94,13 @@ class AuthQuery:
 @strawberry.type
 class AuthMutation:
     @strawberry.mutation
-    async def register(self, input: RegisterInput) -> AuthPayload:
-        issued = await service.register(email=input.email, password=input.password, name=input.name)
+    async def register(self, info: Info[Context, None], input: RegisterInput) -> AuthPayload:
+        issued = await service.register(
+            email=input.email,
+            password=input.password,
+            name=input.name,
+            client=info.context.client,
+        )
         return AuthPayload.of(issued)
 
     @strawberry.mutation
@@ -129,8 +134,11 @@ class AuthMutation:
         return Message(message="Password changed successfully")
 
     @strawberry.mutation
-    async def forgot_password(self, input: ForgotPasswordInput) -> Message:
-        return Message(message=await service.forgot_password(email=input.email))
+    async def forgot_password(
+        self, info: Info[Context, None], input: ForgotPasswordInput
+    ) -> Message:
+        message = await service.forgot_password(email=input.email, client=info.context.client)
+        return Message(message=message)
 
     @strawberry.mutation
     async def reset_password(self, input: ResetPasswordInput) -> Message:

@@ -9,11 +9,11 @@ from neuronest.services import services
 
 
 @job
-async def send_password_reset(ctx: dict[str, Any], reset_id: str, secret: str) -> None:
-    found = await service.reset_link(reset_id, secret)
+async def send_password_reset(ctx: dict[str, Any], reset_id: str) -> None:
+    found = await service.reset_link(reset_id)
     if found is None:
         return
-    user, link = found
+    user, link, secret = found
     await send_mail(
         services().settings,
         to=user.email,

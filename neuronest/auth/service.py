@@ -12,7 +12,9 @@ from tortoise.expressions import F, Subquery
 from tortoise.transactions import in_transaction
 
 from neuronest.auth.models import PasswordResetToken, RevokedToken, User
-from neuronest.errors import Conflict, Forbidden, Invalid, RateLimited, Unauthenticated
+from neuronest.config import rate_limit
+from neuronest.errors import Conflict, Forbidden, Invalid, Unauthenticated
+from neuronest.kit.ratelimit import per_window
 from neuronest.kit.security import (
     BCRYPT_MAX_BYTES,
     TokenClaims,
@@ -30,6 +32,8 @@ log = logging.getLogger(__name__)
 
 MIN_PASSWORD_BYTES = 8
 MAX_NAME_LENGTH = 200
+# Longer than any address email-validator accepts: refused without parsing it.
+MAX_EMAIL_LENGTH = 320
 FORGOT_PASSWORD_MESSAGE = "If the email exists, a password reset link will be sent."
 _dummy_hashes: dict[int, str] = {}
 
@@ -59,10 +63,24 @@ def profile_channel(user_id: object) -> str:
 
 
 def normalize_email(email: str, field: str = "email") -> str:
+    """The one spelling of an address under which it is stored and looked up (Unicode NFC,
+    lower case); every path that takes an email goes through here."""
+    email = email.strip()
+    if len(email) > MAX_EMAIL_LENGTH:
+        raise Invalid(f"{field}: must be at most {MAX_EMAIL_LENGTH} characters", field=field)
     try:
         return validate_email(email, check_deliverability=False).normalized.lower()
     except EmailNotValidError as error:
         raise Invalid(f"{field}: {error}", field=field) from None
+
+
+def lookup_email(email: str) -> str:
+    """The normalised address, or for something that is not an address a key that matches no
+    user, so that login and forgot-password answer it exactly like an unknown address."""
+    try:
+        return normalize_email(email)
+    except Invalid:
+        return "invalid:" + digest(email)
 
 
 def check_password(password: str, field: str = "password") -> str:
@@ -92,7 +110,11 @@ async def _issue(user: User) -> IssuedToken:
     return IssuedToken(access_token=token, expires_in=settings.access_token_ttl, user=user)
 
 
-async def register(*, email: str, password: str, name: str = "") -> IssuedToken:
+async def register(*, email: str, password: str, name: str = "", client: str) -> IssuedToken:
+    limit = rate_limit(services().settings.register_address_limit)
+    await services().rate_limits.hit(
+        limit, "register", client, message="Too many registrations; try again later"
+    )
     email = normalize_email(email)
     check_password(password)
     name = check_name(name)
@@ -114,25 +136,28 @@ async def _dummy_hash(rounds: int) -> str:
 
 async def login(*, email: str, password: str, client: str) -> IssuedToken:
     settings = services().settings
-    counters = services().counters
-    key = f"login-failures:{email.strip().lower()}:{client}"
-    failures, retry_after = await counters.count(key)
-    if failures >= settings.login_max_failures:
-        raise RateLimited(
-            "Too many failed login attempts; try again later", retry_after=max(retry_after, 1)
-        )
-    user = await User.get_or_none(email=email.strip().lower())
+    limits = services().rate_limits
+    email = lookup_email(email)
+    # Each attempt is counted before its password is checked and given back when it succeeds:
+    # what remains are failures, and concurrent guesses cannot pass the limit together.
+    counted = [
+        (rate_limit(settings.login_address_limit), ("login-address", client)),
+        (per_window(settings.login_max_failures, settings.login_failure_window), ("login", email)),
+    ]
+    for limit, key in counted:
+        await limits.hit(limit, *key, message="Too many failed login attempts; try again later")
+    user = await User.get_or_none(email=email)
     # An unknown email still costs one bcrypt check, so timing does not reveal accounts.
     password_hash = user.password_hash if user else await _dummy_hash(settings.bcrypt_rounds)
     password_ok = len(password.encode()) <= BCRYPT_MAX_BYTES and await verify_password(
         password, password_hash
     )
     if user is None or not password_ok:
-        await counters.increment(key, settings.login_failure_window)
         raise Unauthenticated("Incorrect email or password")
+    for limit, key in counted:
+        await limits.refund(limit, *key)
     if not user.is_active:
         raise Forbidden("This account is inactive")
-    await counters.reset(key)
     return await _issue(user)
 
 
@@ -178,10 +203,13 @@ async def update_me(*, actor: User, name: str | None = None, email: str | None =
 
 
 async def _set_password(user: User, password: str) -> None:
+    """Sets the password, revokes every earlier access token and voids every reset token."""
     user.password_hash = await hash_password(password, services().settings.bcrypt_rounds)
-    await User.filter(id=user.id).update(
-        password_hash=user.password_hash, token_version=F("token_version") + 1
-    )
+    async with in_transaction():
+        await User.filter(id=user.id).update(
+            password_hash=user.password_hash, token_version=F("token_version") + 1
+        )
+        await PasswordResetToken.filter(user_id=user.id, used_at=None).update(used_at=utcnow())
     await user.refresh_from_db(fields=["token_version"])
     await services().bus.publish(
         auth_channel(user.id), {"type": "revoked", "below_version": user.token_version}
@@ -217,16 +245,30 @@ def is_revoked_by(event: dict[str, object], claims: TokenClaims) -> bool:
     return isinstance(below, int) and claims.version < below
 
 
-async def forgot_password(*, email: str) -> str:
-    user = await User.get_or_none(email=email.strip().lower(), is_active=True)
+async def forgot_password(*, email: str, client: str) -> str:
+    settings = services().settings
+    limits = services().rate_limits
+    await limits.hit(
+        rate_limit(settings.forgot_password_address_limit),
+        "forgot-address",
+        client,
+        message="Too many password reset requests; try again later",
+    )
+    email = lookup_email(email)
+    # Over the limit of one address, requests are dropped without a word: the answer stays the
+    # one every address gets, known or not.
+    if await limits.allow(rate_limit(settings.forgot_password_email_limit), "forgot", email):
+        return FORGOT_PASSWORD_MESSAGE
+    user = await User.get_or_none(email=email, is_active=True)
     if user is not None:
-        secret = new_secret()
-        ttl = services().settings.reset_token_ttl
+        # The secret is chosen by the mail job, so it never sits in the job queue or its log.
         reset = await PasswordResetToken.create(
-            user=user, token_hash=digest(secret), expires_at=utcnow() + timedelta(seconds=ttl)
+            user=user,
+            token_hash=digest(new_secret()),
+            expires_at=utcnow() + timedelta(seconds=settings.reset_token_ttl),
         )
         await services().jobs.enqueue(
-            "send_password_reset", str(reset.id), secret, job_id=f"reset-mail:{reset.id}"
+            "send_password_reset", str(reset.id), job_id=f"reset-mail:{reset.id}"
         )
     return FORGOT_PASSWORD_MESSAGE
 
@@ -247,12 +289,17 @@ async def reset_password(*, token: str, new_password: str) -> None:
     await _set_password(user, new_password)
 
 
-async def reset_link(reset_id: str, secret: str) -> tuple[User, str] | None:
-    """The user and link for a pending reset token; None once it is used or expired."""
+async def reset_link(reset_id: str) -> tuple[User, str, str] | None:
+    """A fresh secret for a pending reset token: its user, link and secret; None once the token
+    is used or expired. Run again, it replaces the secret: the newest mail is the one that works."""
     reset = await PasswordResetToken.get_or_none(id=reset_id).select_related("user")
     if reset is None or reset.used_at is not None or reset.expires_at <= utcnow():
         return None
-    if reset.token_hash != digest(secret):
+    secret = new_secret()
+    claimed = await PasswordResetToken.filter(
+        id=reset.id, used_at=None, token_hash=reset.token_hash
+    ).update(token_hash=digest(secret))
+    if not claimed:
         return None
     base = services().settings.public_url.rstrip("/")
-    return reset.user, f"{base}/reset-password?token={secret}"
+    return reset.user, f"{base}/reset-password?token={secret}", secret

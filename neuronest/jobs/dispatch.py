@@ -11,6 +11,7 @@ from typing import Any
 from arq.connections import ArqRedis
 
 from neuronest.jobs.registry import load_all_jobs
+from neuronest.jobs.wake import wake_workers
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ class ArqDispatcher(JobDispatcher):
         self, name: str, *args: Any, job_id: str | None = None, defer_by: float | None = None
     ) -> None:
         await self._redis.enqueue_job(name, *args, _job_id=job_id, _defer_by=defer_by)
+        await wake_workers(self._redis, self._redis.default_queue_name)
 
 
 class InProcessDispatcher(JobDispatcher):

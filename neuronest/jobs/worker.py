@@ -11,6 +11,7 @@ from arq.worker import Worker, func
 
 from neuronest.config import Settings
 from neuronest.jobs.registry import load_all_jobs
+from neuronest.jobs.wake import WakingWorker
 from neuronest.services import Services
 
 log = logging.getLogger(__name__)
@@ -35,13 +36,13 @@ def build_worker(settings: Settings) -> Worker:
         func(cast(WorkerCoroutine, f), name=name, keep_result=0, timeout=job_timeout, max_tries=3)
         for name, f in load_all_jobs().items()
     ]
-    return Worker(
+    return WakingWorker(
         functions=functions,
         redis_settings=RedisSettings.from_dsn(settings.redis_url),
         on_startup=on_startup,
         on_shutdown=on_shutdown,
         max_jobs=100,
-        # arq polls the queue; its default half second would be most of a task's latency.
+        # Woken by each enqueue (jobs/wake.py): the poll is only the fallback.
         poll_delay=settings.worker_poll_delay,
         handle_signals=True,
         keep_result=0,

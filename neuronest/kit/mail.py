@@ -15,7 +15,14 @@ log = logging.getLogger("neuronest.mail")
 
 async def send_mail(settings: Settings, *, to: str, subject: str, body: str) -> None:
     if not settings.smtp_url:
-        log.warning("mail to %s (no NEURONEST_SMTP_URL set)\nSubject: %s\n\n%s", to, subject, body)
+        if settings.env == "production":
+            # Mails carry secrets (reset tokens): only at a level production logs do not keep.
+            log.warning("mail to %s (no NEURONEST_SMTP_URL set): %s (body at DEBUG)", to, subject)
+            log.debug("mail to %s\nSubject: %s\n\n%s", to, subject, body)
+        else:
+            log.warning(
+                "mail to %s (no NEURONEST_SMTP_URL set)\nSubject: %s\n\n%s", to, subject, body
+            )
         return
     url = urlparse(settings.smtp_url)
     message = EmailMessage()

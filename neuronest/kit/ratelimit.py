@@ -1,63 +1,59 @@
-"""Failure counters over a fixed window: in memory for one process, in Redis when shared."""
+"""Rate limits on the `limits` library: in memory for one process, in Redis when shared.
+
+Every attempt is counted before its work is done (hit, then check), so concurrent attempts cannot
+slip through between a check and an increment.
+"""
 
 from __future__ import annotations
 
 import math
 import time
-from abc import ABC, abstractmethod
 
+from limits import RateLimitItem, RateLimitItemPerSecond
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.strategies import FixedWindowRateLimiter
 from redis.asyncio import Redis
 
-
-class Counters(ABC):
-    @abstractmethod
-    async def count(self, key: str) -> tuple[int, int]:
-        """The current count and the seconds until it resets."""
-
-    @abstractmethod
-    async def increment(self, key: str, window: int) -> None: ...
-
-    @abstractmethod
-    async def reset(self, key: str) -> None: ...
+from neuronest.errors import RateLimited
 
 
-class MemoryCounters(Counters):
-    def __init__(self) -> None:
-        self._counts: dict[str, tuple[int, float]] = {}
-
-    async def count(self, key: str) -> tuple[int, int]:
-        value, expires = self._counts.get(key, (0, 0.0))
-        remaining = expires - time.monotonic()
-        if remaining <= 0:
-            self._counts.pop(key, None)
-            return 0, 0
-        return value, math.ceil(remaining)
-
-    async def increment(self, key: str, window: int) -> None:
-        value, _ = await self.count(key)
-        expires = self._counts.get(key, (0, time.monotonic() + window))[1]
-        self._counts[key] = (value + 1, expires)
-
-    async def reset(self, key: str) -> None:
-        self._counts.pop(key, None)
+def per_window(amount: int, seconds: int) -> RateLimitItem:
+    return RateLimitItemPerSecond(amount, seconds)
 
 
-class RedisCounters(Counters):
-    def __init__(self, redis: Redis) -> None:
-        self._redis = redis
+class RateLimits:
+    def __init__(self, storage: Storage) -> None:
+        self._storage = storage
+        self._limiter = FixedWindowRateLimiter(storage)
 
-    async def count(self, key: str) -> tuple[int, int]:
-        async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.get(key)
-            pipe.ttl(key)
-            value, ttl = await pipe.execute()
-        return int(value or 0), max(int(ttl), 0)
+    @classmethod
+    def in_memory(cls) -> RateLimits:
+        return cls(MemoryStorage())
 
-    async def increment(self, key: str, window: int) -> None:
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.incr(key)
-            pipe.expire(key, window, nx=True)
-            await pipe.execute()
+    @classmethod
+    def on_redis(cls, url: str, redis: Redis, prefix: str) -> RateLimits:
+        """Shares `redis`'s connection pool; `prefix` keeps installations on one Redis apart."""
+        storage = RedisStorage(
+            f"async+{url}",
+            implementation="redispy",
+            key_prefix=prefix,
+            connection_pool=redis.connection_pool,  # type: ignore[arg-type]
+        )
+        return cls(storage)
 
-    async def reset(self, key: str) -> None:
-        await self._redis.delete(key)
+    async def allow(self, limit: RateLimitItem, *key: str) -> int | None:
+        """Counts one attempt; None when it is within `limit`, else the seconds to wait."""
+        if await self._limiter.hit(limit, *key):
+            return None
+        reset_at, _ = await self._limiter.get_window_stats(limit, *key)
+        return max(math.ceil(reset_at - time.time()), 1)
+
+    async def hit(self, limit: RateLimitItem, *key: str, message: str) -> None:
+        """Counts one attempt; raises RateLimited when it is over `limit`."""
+        retry_after = await self.allow(limit, *key)
+        if retry_after is not None:
+            raise RateLimited(message, retry_after=retry_after)
+
+    async def refund(self, limit: RateLimitItem, *key: str) -> None:
+        """Takes back one counted attempt (it turned out not to be the kind that is limited)."""
+        await self._storage.incr(limit.key_for(*key), limit.get_expiry(), amount=-1)

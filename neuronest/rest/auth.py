@@ -72,7 +72,7 @@ ROUTES = [
         status=201,
         body=RegisterBody,
         public=True,
-        errors=(409, 422),
+        errors=(409, 422, 429),
     ),
     Route(
         "POST",
@@ -113,6 +113,7 @@ ROUTES = [
         MessageOut,
         body=ForgotPasswordBody,
         public=True,
+        errors=(422, 429),
     ),
     Route(
         "POST",

@@ -36,6 +36,16 @@ class CodeResult:
     timed_out: bool
     backend: str
     truncated: bool
+    timeout: float = 0.0
+
+    @property
+    def failure(self) -> str | None:
+        """Why the program failed, or None when it exited 0."""
+        if self.timed_out:
+            return f"the program timed out after {self.timeout:g} s"
+        if self.exit_code != 0:
+            return f"the program exited with code {self.exit_code}"
+        return None
 
 
 def check_code(language: object, code: object, timeout: object = None) -> None:
@@ -111,4 +121,5 @@ async def run_code(
         timed_out=timed_out,
         backend=backend_name,
         truncated=truncated,
+        timeout=timeout,
     )

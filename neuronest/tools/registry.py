@@ -93,14 +93,16 @@ def build_tools(
                     )
                 except AppError as error:
                     return f"error: {error.message}"
-                return json.dumps(
-                    {
-                        "stdout": result.stdout,
-                        "stderr": result.stderr,
-                        "exit_code": result.exit_code,
-                        "timed_out": result.timed_out,
-                    }
-                )
+                report: dict[str, Any] = {
+                    "stdout": result.stdout,
+                    "stderr": result.stderr,
+                    "exit_code": result.exit_code,
+                    "timed_out": result.timed_out,
+                }
+                failure = result.failure
+                if failure is not None:
+                    report["error"] = failure
+                return json.dumps(report)
 
             specs.append(
                 ToolSpec(

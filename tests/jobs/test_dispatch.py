@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import uuid
 from typing import Any
@@ -11,6 +12,7 @@ from arq.worker import Worker, func
 
 from neuronest.jobs.dispatch import ArqDispatcher, InProcessDispatcher
 from neuronest.jobs.registry import JOBS, job
+from neuronest.jobs.wake import WakingWorker, wake_channel
 
 REDIS_URL = os.environ.get("NEURONEST_TEST_REDIS_URL")
 calls: list[tuple[str, Any]] = []
@@ -62,3 +64,42 @@ async def test_arq_dispatcher_reaches_a_worker_through_redis() -> None:
     await worker.main()
     assert calls == [("start", "x"), ("done", "x")]
     await worker.close()
+
+
+arrived: asyncio.Queue[str] = asyncio.Queue()
+
+
+@job
+async def arrive_for_test(ctx: dict[str, Any], value: str) -> None:
+    await arrived.put(value)
+
+
+async def test_an_idle_worker_starts_a_job_without_waiting_for_its_poll() -> None:
+    if not REDIS_URL:
+        pytest.skip("NEURONEST_TEST_REDIS_URL not set (make test)")
+    pool = await create_pool(RedisSettings.from_dsn(REDIS_URL))
+    queue = f"test-queue-{uuid.uuid4().hex}"
+    pool.default_queue_name = queue
+    worker = WakingWorker(
+        functions=[func(JOBS["arrive_for_test"], name="arrive_for_test")],
+        redis_pool=pool,
+        queue_name=queue,
+        handle_signals=False,
+        poll_delay=600,  # a poll would never come within the test
+    )
+    running = asyncio.create_task(worker.main())
+    try:
+        deadline = asyncio.get_running_loop().time() + 10
+        while (await pool.pubsub_numsub(wake_channel(queue)))[0][1] < 1:
+            assert asyncio.get_running_loop().time() < deadline, "worker never listened"
+            await asyncio.sleep(0.01)
+        dispatcher = ArqDispatcher(pool)
+        await dispatcher.enqueue("arrive_for_test", "now")
+        assert await asyncio.wait_for(arrived.get(), 10) == "now"
+        await dispatcher.enqueue("arrive_for_test", "later", defer_by=0.3)
+        assert await asyncio.wait_for(arrived.get(), 10) == "later"
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+        await worker.close()

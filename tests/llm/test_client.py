@@ -396,9 +396,29 @@ async def test_unreachable_endpoint(fake: FakeLLM) -> None:
     assert str(caught.value).startswith("could not reach")
 
 
-async def test_unknown_provider_is_an_llm_error(settings: Settings) -> None:
-    with pytest.raises(LLMError, match="unknown provider 'mistral'"):
-        await complete(settings, LLMRequest(model="mistral:large", prompt="hi"))
+@pytest.mark.parametrize(
+    ("model", "sent"),
+    [
+        ("llama3:8b", "llama3:8b"),
+        ("qwen2.5:0.5b", "qwen2.5:0.5b"),
+        ("hf.co/org/repo:Q4_K_M", "hf.co/org/repo:Q4_K_M"),
+        ("mistral:large", "mistral:large"),
+        ("ollama:llama3:8b", "llama3:8b"),
+        ("openai-compatible:qwen2.5:0.5b", "qwen2.5:0.5b"),
+    ],
+)
+async def test_local_server_names_reach_the_default_endpoint_unchanged(
+    fake: FakeLLM, settings: Settings, model: str, sent: str
+) -> None:
+    result = await complete(settings, LLMRequest(model=model, prompt="hi"))
+    assert result.text == "ok"
+    assert fake.requests[-1]["model"] == sent
+
+
+@pytest.mark.parametrize("model", ["", "   ", "ollama:", "openai: ", "x" * 301, "gpt\n4"])
+async def test_unusable_model_strings_are_llm_errors(settings: Settings, model: str) -> None:
+    with pytest.raises(LLMError, match="model: "):
+        await complete(settings, LLMRequest(model=model, prompt="hi"))
 
 
 async def test_on_delta_errors_propagate_unchanged(fake: FakeLLM, settings: Settings) -> None:

@@ -81,6 +81,19 @@ async def test_a_bare_model_goes_to_the_default_endpoint(
     assert fake_llm.requests[-1]["_headers"]["authorization"] == "Bearer test-llm-key"
 
 
+async def test_an_ollama_model_name_reaches_the_default_endpoint_unchanged(
+    api: httpx.AsyncClient, account: Account, fake_llm: FakeLLM
+) -> None:
+    agent = await make_agent(api, account, {"model": "hf.co/org/repo:Q4_K_M"})
+    fake_llm.script(turns.text("local"))
+    task = await run_task(
+        api, account, task_type="text_generation", input_data={"prompt": "hi"}, agent_id=agent["id"]
+    )
+    assert task["status"] == "completed", task
+    assert task["result"]["text"] == "local"
+    assert fake_llm.requests[-1]["model"] == "hf.co/org/repo:Q4_K_M"
+
+
 async def test_calculator_tool_call_is_run_and_sent_back(
     api: httpx.AsyncClient, account: Account, fake_llm: FakeLLM
 ) -> None:
@@ -103,6 +116,23 @@ async def test_calculator_tool_call_is_run_and_sent_back(
     second = fake_llm.requests[-1]
     tool_messages = [m for m in second["messages"] if m["role"] == "tool"]
     assert tool_messages and tool_messages[0]["content"] == "14"
+
+
+async def test_a_crashed_code_tool_run_is_reported_to_the_model_as_failed(
+    api: httpx.AsyncClient, account: Account, fake_llm: FakeLLM
+) -> None:
+    fake_llm.script(
+        turns.tool_call("code", {"language": "python", "code": "print(1)\nraise SystemExit(3)"}),
+        turns.text("It crashed."),
+    )
+    task = await run_task(
+        api, account, task_type="text_generation", input_data={"prompt": "run"}, tools=["code"]
+    )
+    assert task["status"] == "completed", task
+    tool_messages = [m for m in fake_llm.requests[-1]["messages"] if m["role"] == "tool"]
+    report = json.loads(tool_messages[0]["content"])
+    assert report["error"] == "the program exited with code 3"
+    assert report["exit_code"] == 3 and report["stdout"] == "1\n"
 
 
 async def test_memory_entries_reach_the_model(
@@ -186,8 +216,25 @@ async def test_deterministic_types(api: httpx.AsyncClient, account: Account) -> 
         task_type="code_execution",
         input_data={"language": "python", "code": "import sys\nprint(6*7)\nsys.exit(2)"},
     )
-    assert code["status"] == "completed", code
+    assert code["status"] == "failed", code
+    assert code["error"] == "the program exited with code 2"
     assert code["result"]["stdout"] == "42\n" and code["result"]["exit_code"] == 2
+    assert code["result"]["timed_out"] is False
+    hung = await run_task(
+        api,
+        account,
+        task_type="code_execution",
+        input_data={"language": "python", "code": "print('start', flush=True)\nwhile True: pass",
+                    "timeout": 1},
+    )  # fmt: skip
+    assert hung["status"] == "failed", hung
+    assert hung["error"] == "the program timed out after 1 s"
+    assert hung["result"]["timed_out"] is True and hung["result"]["stdout"] == "start\n"
+    fine = await run_task(
+        api, account, task_type="code_execution", input_data={"language": "bash", "code": "echo ok"}
+    )
+    assert fine["status"] == "completed" and fine["error"] is None
+    assert fine["result"]["exit_code"] == 0 and fine["result"]["text"] == "ok\n"
 
 
 async def test_bad_input_is_422_or_404(api: httpx.AsyncClient, account: Account) -> None:
@@ -216,7 +263,8 @@ async def test_bad_input_is_422_or_404(api: httpx.AsyncClient, account: Account)
     for configuration in (
         {"model": "gpt-4", "temperature": 3},
         {"model": "gpt-4", "max_tokens": 0},
-        {"model": "nope:thing"},
+        {"model": "ollama:"},
+        {"model": ""},
         {"model": "gpt-4", "colour": "blue"},
     ):
         response = await api.post(

@@ -237,6 +237,35 @@ async def test_a_failing_step_fails_the_run_and_cancels_its_siblings(
     assert states["after"]["status"] == "pending"
 
 
+async def test_a_crashed_code_step_fails_the_run_unless_it_may(
+    api: httpx.AsyncClient, account: Account
+) -> None:
+    crash = {
+        "id": "crash",
+        "task_type": "code_execution",
+        "input_data": {"language": "python", "code": "raise SystemExit(2)"},
+    }
+    after = {"id": "after", "task_type": "calculation", "input_data": {"expression": "1"},
+             "depends_on": ["crash"]}  # fmt: skip
+    workflow = await create(api, account, [sleeper("slow", 30), crash, after])
+    task = await execute(api, account, workflow["id"], {})
+    done = await wait_task(api, account, task["id"], timeout=60)
+    assert done["status"] == "failed", done
+    assert "'crash'" in done["error"] and "exited with code 2" in done["error"]
+    states = await steps_of(api, account, task["id"])
+    assert states["crash"]["status"] == "failed"
+    assert states["crash"]["result"]["exit_code"] == 2
+    assert states["after"]["status"] == "pending"
+    slow = await wait_task(api, account, states["slow"]["taskId"], timeout=10)
+    assert slow["status"] == "cancelled"
+
+    tolerant = await create(api, account, [{**crash, "continue_on_error": True}, after])
+    task = await execute(api, account, tolerant["id"], {})
+    done = await wait_task(api, account, task["id"], timeout=60)
+    assert done["status"] == "completed", done
+    assert (await steps_of(api, account, task["id"]))["after"]["status"] == "completed"
+
+
 async def test_cancel_mid_run_leaves_no_step_running(
     api: httpx.AsyncClient, account: Account
 ) -> None:

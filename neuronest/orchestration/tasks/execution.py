@@ -22,7 +22,7 @@ from neuronest.orchestration.tasks.events import control_channel, publish, publi
 from neuronest.orchestration.tasks.models import Task, TaskStatus
 from neuronest.orchestration.tasks.results import stored_result
 from neuronest.orchestration.tasks.types import REGISTRY
-from neuronest.orchestration.tasks.types.base import TaskRun
+from neuronest.orchestration.tasks.types.base import TaskFailed, TaskRun
 from neuronest.orchestration.workflows.engine import advance, on_task_finished, sync_workflow
 from neuronest.services import services
 from neuronest.tools.registry import build_tools
@@ -56,6 +56,8 @@ async def run_task(task_id: str, attempt: int) -> None:
         return
     except TimeoutError:
         await _finish(task, TaskStatus.FAILED, error=f"timed out after {_timeout(task):g} s")
+    except TaskFailed as failure:
+        await _finish(task, TaskStatus.FAILED, result=failure.result, error=failure.error)
     except (AppError, LLMError) as error:
         await _finish(task, TaskStatus.FAILED, error=str(error))
     except Exception as error:

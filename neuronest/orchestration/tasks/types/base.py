@@ -11,6 +11,15 @@ from neuronest.memory.models import Memory
 from neuronest.orchestration.tasks.models import Task
 
 
+class TaskFailed(Exception):
+    """The work ran to its end and failed: the task ends `failed` with `error`, keeping `result`."""
+
+    def __init__(self, error: str, result: dict[str, Any]) -> None:
+        super().__init__(error)
+        self.error = error
+        self.result = result
+
+
 @dataclass
 class TaskRun:
     """Everything a task type needs to do its work."""

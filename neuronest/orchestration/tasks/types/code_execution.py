@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from neuronest.orchestration.tasks.types.base import TaskRun, TaskType
+from neuronest.orchestration.tasks.types.base import TaskFailed, TaskRun, TaskType
 from neuronest.runtimes.oneshot import MAX_TIMEOUT, check_code, run_code
 
 DEFAULT_TIMEOUT = 30
@@ -20,7 +20,7 @@ async def run(task: TaskRun) -> dict[str, Any]:
         timeout=float(task.input.get("timeout") or DEFAULT_TIMEOUT),
         owner=str(task.task.user_id),  # type: ignore[attr-defined]
     )
-    return {
+    output = {
         "text": result.stdout,
         "stdout": result.stdout,
         "stderr": result.stderr,
@@ -29,6 +29,10 @@ async def run(task: TaskRun) -> dict[str, Any]:
         "truncated": result.truncated,
         "backend": result.backend,
     }
+    failure = result.failure
+    if failure is not None:
+        raise TaskFailed(failure, output)
+    return output
 
 
 CODE_EXECUTION = TaskType(
