@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
+import tempfile
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,6 +22,9 @@ from typing import Any
 import aiodocker
 
 from bench.stack import Client, Latency, Stack, log
+from neuronest.runtimes.backends.base import RunSpec
+from neuronest.runtimes.backends.sandbox import SandboxBackend
+from neuronest.runtimes.execution import free_port
 
 IMAGE = "neuronest/runtime-python:latest"
 FIRST_LINE = "print('x', flush=True)\n"
@@ -135,14 +140,23 @@ async def docker_direct(runs: int) -> list[float]:
 
 
 async def bwrap_direct(runs: int) -> list[float]:
+    """The floor: raw bwrap with the sandbox backend's isolation flags (own user, pid, ipc, uts
+    and network namespaces, read-only root and /dev, size-limited tmpfs), no limits, no cgroups,
+    no slirp4netns."""
     samples = []
     for _ in range(runs):
         began = time.perf_counter()
         process = await asyncio.create_subprocess_exec(
-            "bwrap", "--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin",
+            "bwrap", "--unshare-user", "--uid", "1000", "--gid", "1000",
+            "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-net",
+            "--new-session", "--die-with-parent",
+            "--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin",
             "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
-            "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
-            "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-net", "--die-with-parent",
+            "--proc", "/proc", "--dev", "/dev",
+            "--size", str(256 << 20), "--tmpfs", "/workspace",
+            "--size", str(48 << 20), "--tmpfs", "/tmp",
+            "--size", str(16 << 20), "--tmpfs", "/dev/shm",
+            "--remount-ro", "/dev", "--remount-ro", "/", "--chdir", "/workspace",
             "/usr/bin/python3", "-u", "-c", FIRST_LINE,
             stdout=asyncio.subprocess.PIPE,
         )  # fmt: skip
@@ -151,6 +165,34 @@ async def bwrap_direct(runs: int) -> list[float]:
         samples.append(time.perf_counter() - began)
         await process.wait()
     return samples
+
+
+async def sandbox_backend_direct(runs: int, publish: bool) -> list[float]:
+    """The sandbox backend in this process (no API, no worker): with a published port, the
+    run also gets slirp4netns and its routes."""
+    root = Path(tempfile.mkdtemp(prefix="bench-sandbox-", dir="/tmp"))
+    root.chmod(0o711)
+    backend = SandboxBackend(root)
+    samples = []
+    try:
+        for _ in range(runs + 1):
+            port = free_port() if publish else None
+            spec = RunSpec(
+                runtime_id="bench", user_id="bench", run=1, language="python", image="",
+                command=["/usr/bin/python3", "-u", "-c", FIRST_LINE], files={},
+                env={}, port=port, network="none",
+            )  # fmt: skip
+            began = time.perf_counter()
+            handle = await backend.start(spec)
+            output = backend.output(handle)
+            await anext(output)
+            samples.append(time.perf_counter() - began)
+            await output.aclose()  # type: ignore[attr-defined]  # an async generator
+            await backend.stop(handle)
+            await backend.remove(handle)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    return samples[1:]  # the first run does the preflight
 
 
 async def bench_backend(backend: str, data_dir: Path, runs: int) -> tuple[Latency, Throughput]:
@@ -199,7 +241,11 @@ async def run(data_dir: Path, runs: int, docker: bool) -> str:
     rows: list[tuple[Latency, Latency, str]] = []
     floods: list[Throughput] = []
     sandbox, sandbox_flood = await bench_backend("sandbox", data_dir, runs)
-    rows.append((sandbox, Latency("bwrap", await bwrap_direct(runs)), "p50 < 100 ms"))
+    floor = Latency("bwrap, same flags", await bwrap_direct(runs))
+    rows.append((sandbox, floor, "p50 < 100 ms"))
+    for publish, label in ((False, "own netns"), (True, "own netns + published port")):
+        direct = Latency(f"sandbox backend, {label}", await sandbox_backend_direct(runs, publish))
+        rows.append((direct, floor, "p50 < 100 ms"))
     floods.append(sandbox_flood)
     if docker:
         api, flood = await bench_backend("docker", data_dir, runs)

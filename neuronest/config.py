@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     }
     runtime_url_host: str = "127.0.0.1"
     sandbox_dir: Path | None = None
+    # none: loopback only (a served PORT is still published); outbound: internet through
+    # slirp4netns, the host's loopback, its addresses and private ranges refused.
+    sandbox_network: Literal["none", "outbound"] = "none"
     instance: str | None = None
     runtime_memory_bytes: int = Field(512 * 1024 * 1024, gt=0)
     runtime_cpus: float = Field(1.0, gt=0)
@@ -100,6 +103,16 @@ class Settings(BaseSettings):
     task_heartbeat: float = Field(2.0, gt=0)
     task_stale_after: float = Field(10.0, gt=0)
     task_max_attempts: int = Field(3, gt=0)
+
+    # CPU-bound work on user data (formatting, ranking) runs in a pool of worker processes.
+    offload_workers: int = Field(2, gt=0)
+    offload_memory_bytes: int = Field(512 * 1024 * 1024, gt=64 * 1024 * 1024)
+    format_max_chars: int = Field(1_000_000, gt=0)
+    format_max_output_chars: int = Field(8_000_000, gt=0)
+    format_timeout: float = Field(30.0, gt=0)
+    search_max_candidates: int = Field(2000, gt=0)
+    search_max_bytes: int = Field(2 * 1024 * 1024, gt=0)
+    search_timeout: float = Field(10.0, gt=0)
 
     llm_base_url: str | None = None
     llm_api_key: str | None = None

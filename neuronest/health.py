@@ -37,8 +37,15 @@ async def _check_runtime() -> str:
     return await active_backend(services().settings)
 
 
+async def _sandbox_isolation() -> dict[str, str]:
+    from neuronest.runtimes.backends.sandbox import describe_isolation
+
+    return await asyncio.to_thread(describe_isolation, services().settings.sandbox_network)
+
+
 @router.get("/readyz", summary="Database, Redis and a runtime backend answer")
 async def readyz() -> JSONResponse:
+    """Also says what isolates sandboxes here (`sandbox`: cgroups, network policy)."""
     checks = {"database": _check_database, "redis": _check_redis, "runtime": _check_runtime}
     results: dict[str, str] = {}
     down: list[str] = []
@@ -48,9 +55,15 @@ async def readyz() -> JSONResponse:
         except Exception as error:
             results[name] = f"down: {error or type(error).__name__}"
             down.append(name)
+    sandbox = await _sandbox_isolation()
     if down:
         return JSONResponse(
-            {"status": "unavailable", "detail": f"down: {', '.join(down)}", "checks": results},
+            {
+                "status": "unavailable",
+                "detail": f"down: {', '.join(down)}",
+                "checks": results,
+                "sandbox": sandbox,
+            },
             status_code=503,
         )
-    return JSONResponse({"status": "ok", "checks": results})
+    return JSONResponse({"status": "ok", "checks": results, "sandbox": sandbox})

@@ -2,7 +2,7 @@
 # Install the Debian packages that the test suite needs, only when missing.
 #
 # Usage: scripts/system-deps.sh          everything `make test` needs
-#        scripts/system-deps.sh --run    only what `make run` needs (python3-venv, bubblewrap)
+#        scripts/system-deps.sh --run    only what `make run` needs (python3-venv, bubblewrap, slirp4netns)
 #
 # Checks each tool by its binary and installs only what is absent, so the
 # second run does nothing (no `apt-get update`) and takes well under a second.
@@ -24,6 +24,9 @@ have_bin() {
 
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
 have_bin bwrap || missing+=(bubblewrap)
+# Sandboxes' user-mode network (published ports, the outbound policy) and its routes.
+have_bin slirp4netns || missing+=(slirp4netns)
+have_bin ip || missing+=(iproute2)
 
 if [[ "${1:-}" != "--run" ]]; then
     have_bin redis-server || missing+=(redis-server)

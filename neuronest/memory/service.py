@@ -4,20 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from tortoise.functions import Length
+
 from neuronest.auth.models import User
 from neuronest.errors import Invalid
 from neuronest.kit.jsonvalue import small_object
 from neuronest.kit.ownership import get_owned, newest_first
 from neuronest.kit.pagination import Page
 from neuronest.kit.quota import within_quota
-from neuronest.kit.ranking import rank
+from neuronest.kit.ranking import rank_bounded, within_budget
 from neuronest.kit.validation import check_name
 from neuronest.memory.models import Memory, MemoryEntry
 from neuronest.services import services
 
 ROLES = ("user", "assistant", "system", "note")
 MAX_CONTENT = 100_000
-SEARCH_WINDOW = 5000
 
 
 async def create_memory(*, actor: User, name: str, description: str = "") -> Memory:
@@ -85,7 +86,23 @@ async def relevant_entries(
     memory: Memory, query: str, limit: int
 ) -> list[tuple[MemoryEntry, float]]:
     """The entries that best match `query`, among the store's most recent ones."""
-    recent = (
-        await MemoryEntry.filter(memory_id=memory.id).order_by("-created_at").limit(SEARCH_WINDOW)
+    settings = services().settings
+    entries = await recent_entries(memory, settings.search_max_bytes)
+    ranked = await rank_bounded(query, [entry.content for entry in entries], limit, settings)
+    return [(entries[index], score) for index, score in ranked]
+
+
+async def recent_entries(memory: Memory, max_chars: int) -> list[MemoryEntry]:
+    """The newest entries (at most `NEURONEST_SEARCH_MAX_CANDIDATES`) within `max_chars`."""
+    sizes = (
+        await MemoryEntry.filter(memory_id=memory.id)
+        .annotate(size=Length("content"))
+        .order_by("-created_at")
+        .limit(services().settings.search_max_candidates)
+        .values_list("id", "size")
     )
-    return rank(query, [(entry, entry.content) for entry in recent], limit)
+    ids = within_budget([(str(i), int(size)) for i, size in sizes], max_chars)
+    if not ids:
+        return []
+    found = {str(entry.id): entry for entry in await MemoryEntry.filter(id__in=ids)}
+    return [found[i] for i in ids if i in found]

@@ -16,6 +16,7 @@ from neuronest.kit.quota import within_quota
 from neuronest.kit.time import utcnow
 from neuronest.projects.service import check_path, get_project
 from neuronest.runtimes.backends import get_backend
+from neuronest.runtimes.envhooks import is_hook
 from neuronest.runtimes.events import control_channel, publish_status, status_channel
 from neuronest.runtimes.models import ACTIVE, Runtime, RuntimeLog, RuntimeStatus
 from neuronest.services import services
@@ -47,6 +48,12 @@ def check_env(env: Any) -> dict[str, str]:
         if name in RESERVED_ENV:
             raise Invalid(
                 f"environment_vars: {name} is set by the platform", field="environment_vars"
+            )
+        if is_hook(name):
+            raise Invalid(
+                f"environment_vars: {name} is refused: loader and interpreter hooks would run "
+                "code before the program",
+                field="environment_vars",
             )
         if not isinstance(value, str | int | float | bool):
             raise Invalid(f"environment_vars: {name} must be a string", field="environment_vars")

@@ -5,11 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from neuronest.kit.ranking import rank
-from neuronest.memory.models import Memory, MemoryEntry
+from neuronest.kit.ranking import rank_bounded, within_budget
+from neuronest.memory.models import Memory
+from neuronest.memory.service import recent_entries
 from neuronest.projects.models import Project, ProjectFile
+from neuronest.services import services
 
 FILE_WINDOW = 500
+MAX_FILE_BYTES = 256 * 1024
 EXCERPT = 600
 
 
@@ -34,38 +37,33 @@ def _excerpt(text: str, query: str) -> str:
 async def search_sources(
     query: str, *, user_id: str, memory: Memory | None, limit: int = 5
 ) -> list[Source]:
-    documents: list[tuple[tuple[str, str], str]] = []
+    """Ranked over a bounded set: the newest memory entries, then the most recently changed
+    project files, together within `NEURONEST_SEARCH_MAX_BYTES`."""
+    settings = services().settings
+    budget = settings.search_max_bytes
+    documents: list[tuple[str, str, str | bytes]] = []  # kind, title, text
     if memory is not None:
-        entries = await MemoryEntry.filter(memory_id=memory.id).order_by("-created_at").limit(2000)
-        documents += [
-            (
-                ("memory", f"memory {memory.name}: {entry.role} at {entry.created_at:%Y-%m-%d}"),
-                entry.content,
-            )
-            for entry in entries
-        ]
+        for entry in await recent_entries(memory, budget):
+            title = f"memory {memory.name}: {entry.role} at {entry.created_at:%Y-%m-%d}"
+            documents.append(("memory", title, entry.content))
+            budget -= len(entry.content)
     projects = {p.id: p.name for p in await Project.filter(user_id=user_id).only("id", "name")}
-    if projects:
-        files = (
-            await ProjectFile.filter(project_id__in=list(projects), size__lte=256 * 1024)
+    if projects and budget > 0:
+        sizes = (
+            await ProjectFile.filter(project_id__in=list(projects), size__lte=MAX_FILE_BYTES)
             .order_by("-updated_at")
-            .limit(FILE_WINDOW)
+            .limit(min(FILE_WINDOW, settings.search_max_candidates))
+            .values_list("id", "size")
         )
-        for file in files:
-            try:
-                text = bytes(file.content).decode()
-            except UnicodeDecodeError:
-                continue
-            documents.append(
-                (("file", f"{projects[file.project_id]}/{file.path}"), text)  # type: ignore[attr-defined]
-            )
-    ranked = rank(query, [(n, text) for n, (_, text) in enumerate(documents)], limit)
-    return [
-        Source(
-            kind=documents[n][0][0],
-            title=documents[n][0][1],
-            excerpt=_excerpt(documents[n][1], query),
-            score=score,
-        )
-        for n, score in ranked
-    ]
+        ids = within_budget([(str(i), int(size)) for i, size in sizes], budget)
+        found = {str(f.id): f for f in await ProjectFile.filter(id__in=ids)} if ids else {}
+        for file in (found[i] for i in ids if i in found):
+            title = f"{projects[file.project_id]}/{file.path}"  # type: ignore[attr-defined]
+            documents.append(("file", title, bytes(file.content)))
+    ranked = await rank_bounded(query, [text for _, _, text in documents], limit, settings)
+    sources: list[Source] = []
+    for index, score in ranked:
+        kind, title, text = documents[index]
+        shown = text if isinstance(text, str) else text.decode(errors="replace")
+        sources.append(Source(kind=kind, title=title, excerpt=_excerpt(shown, query), score=score))
+    return sources

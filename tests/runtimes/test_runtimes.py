@@ -128,7 +128,7 @@ async def test_server_answers_at_url_and_stop_waits(
         "    def do_GET(self):\n"
         "        self.send_response(200); self.end_headers(); self.wfile.write(b'hello runtime')\n"
         "print('serving', flush=True)\n"
-        "http.server.HTTPServer(('127.0.0.1', int(os.environ['PORT'])), H).serve_forever()\n"
+        "http.server.HTTPServer(('0.0.0.0', int(os.environ['PORT'])), H).serve_forever()\n"
     )
     runtime = await make_runtime(api, account, code)
     await start(api, account, runtime["id"])

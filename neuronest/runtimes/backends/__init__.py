@@ -19,7 +19,9 @@ def get_backend(settings: Settings, name: str) -> Backend:
         elif name == "sandbox":
             from neuronest.runtimes.backends.sandbox import SandboxBackend
 
-            _backends[name] = SandboxBackend(settings.resolved_sandbox_dir)
+            _backends[name] = SandboxBackend(
+                settings.resolved_sandbox_dir, network=settings.sandbox_network
+            )
         else:
             raise ValueError(f"unknown runtime backend {name!r}")
     return _backends[name]

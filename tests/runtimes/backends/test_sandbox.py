@@ -430,43 +430,13 @@ async def test_one_gigabyte_without_newlines_streams_in_bounded_memory(
     assert peak - rss_before < 64 * 1024
 
 
-@pytest.mark.parametrize("network", ["host", "none"])
-async def test_network_policy_reaches_or_not_a_loopback_listener(
-    backend: SandboxBackend, network: str
-) -> None:
-    connections = 0
-
-    async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        nonlocal connections
-        connections += 1
-        writer.close()
-
-    server = await asyncio.start_server(accept, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    code = f"""
-import socket
-try:
-    socket.create_connection(("127.0.0.1", {port}), timeout=3).close()
-    print("connected")
-except OSError as error:
-    print("failed", type(error).__name__)
-"""
-    async with server:
-        lines, exit_code = await run(backend, python(code, network=network))
-    assert exit_code == 0
-    if network == "host":
-        assert text(lines, "stdout") == ["connected"]
-        assert connections == 1
-    else:
-        assert text(lines, "stdout")[0].startswith("failed")
-        assert connections == 0
-
-
-async def test_http_server_answers_on_port_with_host_network(backend: SandboxBackend) -> None:
+async def test_http_server_answers_on_its_published_port(backend: SandboxBackend) -> None:
+    # Its own network namespace: the program listens on all its interfaces, and the port is
+    # published on the host's 127.0.0.1 by slirp4netns.
     port = free_port()
     code = (
         "import http.server, os\n"
-        "server = http.server.ThreadingHTTPServer(('127.0.0.1', int(os.environ['PORT'])),"
+        "server = http.server.ThreadingHTTPServer(('0.0.0.0', int(os.environ['PORT'])),"
         " http.server.SimpleHTTPRequestHandler)\n"
         "print('serving', flush=True)\n"
         "server.serve_forever()\n"
@@ -475,7 +445,6 @@ async def test_http_server_answers_on_port_with_host_network(backend: SandboxBac
         code,
         files={"index.html": b"hello from the sandbox"},
         env={"PORT": str(port)},
-        network="host",
         port=port,
     )
     handle = await backend.start(spec)
@@ -488,15 +457,17 @@ async def test_http_server_answers_on_port_with_host_network(backend: SandboxBac
     drainer = asyncio.create_task(drain())
     body = b""
     for _ in range(100):
+        # slirp4netns accepts at once, then closes or resets while nothing listens inside yet.
         try:
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"GET /index.html HTTP/1.0\r\nHost: localhost\r\n\r\n")
+            body = await reader.read()
+            writer.close()
         except OSError:
-            await asyncio.sleep(0.1)
-            continue
-        writer.write(b"GET /index.html HTTP/1.0\r\nHost: localhost\r\n\r\n")
-        body = await reader.read()
-        writer.close()
-        break
+            body = b""
+        if body:
+            break
+        await asyncio.sleep(0.1)
     await backend.stop(handle)
     await asyncio.wait_for(drainer, 10)
     await backend.remove(handle)

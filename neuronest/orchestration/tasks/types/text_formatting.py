@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from neuronest.errors import Invalid
-from neuronest.orchestration.tasks.formatting import FORMATS, format_text
+from neuronest.orchestration.tasks.formatting import FORMATS, format_bounded
 from neuronest.orchestration.tasks.types.base import TaskRun, TaskType
 
 
@@ -14,7 +14,8 @@ def _check(input_data: dict[str, Any]) -> None:
 
 async def run(task: TaskRun) -> dict[str, Any]:
     fmt = task.input["format"]
-    return {"text": format_text(task.input["text"], fmt), "format": fmt}
+    text = await format_bounded(task.input["text"], fmt, task.settings)
+    return {"text": text, "format": fmt}
 
 
 TEXT_FORMATTING = TaskType(
@@ -22,7 +23,6 @@ TEXT_FORMATTING = TaskType(
     description="Formats text as markdown, html, plain text or json, deterministically.",
     run=run,
     required=("text", "format"),
-    timeout=10,
+    timeout=60,  # the work itself has the tighter budget of NEURONEST_FORMAT_TIMEOUT
     check=_check,
-    instant=True,
 )
