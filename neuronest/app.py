@@ -52,6 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "API, with subscriptions) is at `/graphql`; these are the legacy REST routes."
         ),
         lifespan=lifespan,
+        max_body_size=settings.max_body_bytes,
     )
 
     @app.exception_handler(AppError)

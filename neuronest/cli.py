@@ -51,6 +51,7 @@ def main(argv: list[str] | None = None) -> None:
             log_level="info",
             access_log=False,
             ws="websockets-sansio",
+            ws_max_size=settings.max_ws_message_bytes,
             # The client address is the socket's, unless a trusted proxy forwarded the request
             # (uvicorn's own default would believe X-Forwarded-For from anyone on loopback).
             proxy_headers=bool(settings.trusted_proxies),

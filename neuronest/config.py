@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from limits import RateLimitItem, parse
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 WEAK_SECRET_LENGTH = 32
@@ -54,6 +54,23 @@ class Settings(BaseSettings):
 
     max_file_bytes: int = Field(1024 * 1024, gt=0)
     max_project_bytes: int = Field(16 * 1024 * 1024, gt=0)
+    max_project_files: int = Field(1000, gt=0)
+
+    # Inputs (docs/inputs.md). A request body holds a file's base64 (4/3 of MAX_FILE_BYTES).
+    max_body_bytes: int = Field(4 * 1024 * 1024, gt=0)
+    max_ws_message_bytes: int = Field(4 * 1024 * 1024, gt=0)
+    max_json_depth: int = Field(32, gt=0)
+    max_input_bytes: int = Field(1024 * 1024, gt=0)
+    max_object_bytes: int = Field(64 * 1024, gt=0)
+    max_rendered_input_bytes: int = Field(1024 * 1024, gt=0)
+    max_result_bytes: int = Field(1024 * 1024, gt=0)
+
+    # Per-user quotas, enforced under a lock on the owning row.
+    max_projects_per_user: int = Field(100, gt=0)
+    max_runtimes_per_user: int = Field(50, gt=0)
+    max_tasks_in_flight: int = Field(50, gt=0)
+    max_memories_per_user: int = Field(100, gt=0)
+    max_memory_entries: int = Field(10000, gt=0)
 
     runtime_backend: Literal["auto", "docker", "sandbox"] = "auto"
     docker_network: Literal["bridge", "host", "none"] = "host"
@@ -146,6 +163,22 @@ class Settings(BaseSettings):
                 "NEURONEST_SMTP_URL must be set in production (password reset mails go out by "
                 "SMTP); set NEURONEST_MAIL_TO_LOG=true to write mails to the server log instead"
             )
+
+    @property
+    def body_json_depth(self) -> int:
+        """A body may nest its free-form fields (each at most MAX_JSON_DEPTH) a few levels deep."""
+        return self.max_json_depth + 4
+
+    @model_validator(mode="after")
+    def _body_holds_a_file(self) -> Settings:
+        # A file arrives as base64 in a JSON body: 4/3 of its size, plus the envelope.
+        needed = self.max_file_bytes * 4 // 3 + 4096
+        if self.max_body_bytes < needed:
+            raise ValueError(
+                f"NEURONEST_MAX_BODY_BYTES must be at least {needed} to carry a file of "
+                f"NEURONEST_MAX_FILE_BYTES={self.max_file_bytes} as base64"
+            )
+        return self
 
     @property
     def resolved_database_url(self) -> str:

@@ -1,47 +1,116 @@
-"""Input that no database can store is refused before anything runs."""
+"""Input that no database can store, or that the API could not serve back, is refused before
+anything runs: in documents (inline literals) and in variables alike."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from itertools import accumulate
 from typing import Any
 
-from graphql import StringValueNode, visit
+from graphql import (
+    ArgumentNode,
+    DocumentNode,
+    FloatValueNode,
+    IntValueNode,
+    ObjectFieldNode,
+    StringValueNode,
+    visit,
+)
 from graphql.language import Visitor
 from strawberry.extensions import SchemaExtension
 
+from neuronest.config import get_settings
 from neuronest.errors import Invalid
+from neuronest.kit import jsonvalue
 
-NUL = "\x00"
-
-
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return NUL in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return any(_has_nul(item) for item in value)
-    return False
+# Strings, block strings and comments hold no structure; what is left are the brackets.
+_NOISE = re.compile(r'"""(?:\\"""|[^"]|"(?!""))*"""|"(?:\\.|[^"\\\n])*"|#[^\n\r]*')
+_NOT_BRACKET = re.compile(r"[^\[\]{}()]+")
+_DELTA = {"[": 1, "{": 1, "(": 1, "]": -1, "}": -1, ")": -1}
 
 
-class _NulFinder(Visitor):
-    found = False
-
-    def enter_string_value(self, node: StringValueNode, *_: Any) -> None:
-        if NUL in node.value:
-            self.found = True
+# Far below what exhausts the parser's recursion, far above any honest document: the depth
+# limit of selections (GRAPHQL_MAX_DEPTH) and of JSON values (MAX_JSON_DEPTH) answer first.
+DOCUMENT_NESTING = 128
 
 
-class RejectNulCharacters(SchemaExtension):
-    """PostgreSQL cannot store NUL characters in text: such input is a 422, never a 500."""
+def document_depth_limit() -> int:
+    settings = get_settings()
+    return max(DOCUMENT_NESTING, 2 * (settings.graphql_max_depth + settings.max_json_depth))
+
+
+def check_document_nesting(query: str) -> None:
+    """graphql-core's parser recurses once per bracket: a deeply nested document is refused from
+    its text, before parsing (which would otherwise end in a RecursionError)."""
+    limit = document_depth_limit()
+    if query.count("[") + query.count("{") + query.count("(") <= limit:
+        return  # cannot nest deeper than it has brackets: every honest document
+    brackets = _NOT_BRACKET.sub("", _NOISE.sub("", query))
+    if max(accumulate(_DELTA[b] for b in brackets), default=0) > limit:
+        raise Invalid(f"query: is nested deeper than {limit} levels", field="query")
+
+
+def _where(ancestors: list[Any]) -> str:
+    names = [
+        node.name.value for node in ancestors if isinstance(node, ArgumentNode | ObjectFieldNode)
+    ]
+    return ".".join(names) or "query"
+
+
+class _LiteralChecker(Visitor):
+    """Inline literals obey the rules of JSON values: text without NUL or lone surrogates,
+    finite numbers in range."""
+
+    def enter(self, node: Any, _key: Any, parent: Any, _path: Any, ancestors: list[Any]) -> None:
+        problem: str | None = None
+        if isinstance(node, StringValueNode):
+            problem = jsonvalue.text_problem(node.value)
+        elif isinstance(node, IntValueNode | FloatValueNode):
+            parse = jsonvalue.parse_int if isinstance(node, IntValueNode) else jsonvalue.parse_float
+            number = parse(node.value)
+            problem = None if isinstance(number, int | float) else number.reason
+        if problem:
+            where = _where([*ancestors, parent])
+            raise Invalid(f"{where}: {problem}", field=where)
+
+
+_checked: dict[str, bool] = {}
+_CHECKED_MAX = 512
+
+
+def check_literals(query: str, document: DocumentNode) -> None:
+    """Each distinct document is checked once (documents repeat; the parser cache keeps them)."""
+    if query in _checked:
+        return
+    visit(document, _LiteralChecker())
+    if len(_checked) >= _CHECKED_MAX:
+        _checked.clear()
+    _checked[query] = True
+
+
+class WellFormedInput(SchemaExtension):
+    """Documents, their literals and their variables are well-formed JSON-storable input; any
+    violation is a BAD_USER_INPUT error naming the argument (or variable) and why."""
+
+    def on_operation(self) -> Iterator[None]:
+        query = self.execution_context.query
+        if query:
+            check_document_nesting(query)
+        yield
+
+    def on_validate(self) -> Iterator[None]:
+        # Before graphql-core's own validation parses the literals of JSON arguments.
+        context = self.execution_context
+        if context.graphql_document is not None and context.query:
+            check_literals(context.query, context.graphql_document)
+        yield
 
     def on_execute(self) -> Iterator[None]:
         context = self.execution_context
-        if _has_nul(context.variables):
-            raise Invalid("text must not contain NUL characters")
-        if context.graphql_document is not None:
-            finder = _NulFinder()
-            visit(context.graphql_document, finder)
-            if finder.found:
-                raise Invalid("text must not contain NUL characters")
+        if context.variables:
+            try:
+                jsonvalue.check(context.variables, max_depth=get_settings().body_json_depth)
+            except jsonvalue.Malformed as error:
+                raise error.invalid("variables") from None
         yield

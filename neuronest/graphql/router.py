@@ -1,14 +1,20 @@
 from __future__ import annotations
 
+import json
+from typing import Any
+
+from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.fastapi import GraphQLRouter
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UnsetType
 
+from neuronest.config import get_settings
 from neuronest.errors import AppError
 from neuronest.graphql.context import Context
 from neuronest.graphql.schema import schema
+from neuronest.kit import jsonvalue
 
 
 async def get_context(connection: HTTPConnection) -> Context:
@@ -23,6 +29,20 @@ class NeuroNestGraphQLRouter(GraphQLRouter[Context, None]):
         except AppError as error:
             raise ConnectionRejectionError({"message": error.message}) from None
         return await super().on_ws_connect(context)
+
+    def parse_json(self, data: str | bytes) -> Any:
+        """HTTP bodies (and GET variables): a malformed one is a 422 naming where."""
+        try:
+            return jsonvalue.loads(data, max_depth=get_settings().body_json_depth)
+        except jsonvalue.Malformed as error:
+            raise HTTPException(422, f"{error.where('body')}: {error.reason}") from None
+
+    def decode_json(self, data: str | bytes) -> object:
+        """Websocket messages: a malformed one closes the connection (4400), as invalid JSON."""
+        try:
+            return jsonvalue.loads(data, max_depth=get_settings().body_json_depth)
+        except jsonvalue.Malformed as error:
+            raise json.JSONDecodeError(str(error), "", 0) from None
 
 
 def graphql_router() -> NeuroNestGraphQLRouter:

@@ -3,13 +3,31 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import NewType
+from typing import Any, NewType
 
+from graphql import GraphQLError, ValueNode, value_from_ast_untyped
 from strawberry.types.scalar import ScalarDefinition, scalar
 
+from neuronest.config import get_settings
+from neuronest.kit import jsonvalue
 from neuronest.kit.time import iso
 
 JSON = NewType("JSON", object)
+
+
+def parse_json_value(value: Any) -> Any:
+    """A JSON argument is well-formed and nested at most MAX_JSON_DEPTH deep; GraphQL names the
+    argument in the error (`... at 'input.inputData'; ...`)."""
+    try:
+        jsonvalue.check(value, max_depth=get_settings().max_json_depth)
+    except jsonvalue.Malformed as error:
+        where = jsonvalue.spell(error.parts)
+        raise GraphQLError(f"{where}: {error.reason}" if where else error.reason) from None
+    return value
+
+
+def parse_json_literal(node: ValueNode, variables: dict[str, Any] | None = None) -> Any:
+    return parse_json_value(value_from_ast_untyped(node, variables))
 
 
 SCALARS: dict[object, ScalarDefinition] = {
@@ -22,7 +40,8 @@ SCALARS: dict[object, ScalarDefinition] = {
     JSON: scalar(
         name="JSON",
         serialize=lambda value: value,
-        parse_value=lambda value: value,
+        parse_value=parse_json_value,
+        parse_literal=parse_json_literal,
         description="Any JSON value",
         specified_by_url="https://ecma-international.org/publications-and-standards/standards/ecma-404/",
     ),

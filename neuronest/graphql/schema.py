@@ -14,7 +14,7 @@ from strawberry.tools import merge_types
 from neuronest.auth.graphql import AuthMutation, AuthQuery, AuthSubscription
 from neuronest.config import get_settings
 from neuronest.graphql.errors import map_errors
-from neuronest.graphql.inputs import RejectNulCharacters
+from neuronest.graphql.inputs import WellFormedInput
 from neuronest.graphql.scalars import SCALARS
 from neuronest.memory.graphql import MemoryMutation, MemoryQuery
 from neuronest.orchestration.agents.graphql import AgentMutation, AgentQuery
@@ -61,7 +61,7 @@ schema = Schema(
     subscription=Subscription,
     config=StrawberryConfig(auto_camel_case=True, scalar_map=SCALARS),
     extensions=[
-        RejectNulCharacters,
+        WellFormedInput,
         lambda: AddValidationRules([DEPTH_LIMIT]),
         lambda: ParserCache(maxsize=512),
         lambda: ValidationCache(maxsize=512),

@@ -8,8 +8,10 @@ from tortoise.functions import Length
 
 from neuronest.auth.models import User
 from neuronest.errors import Invalid
+from neuronest.kit.jsonvalue import small_object
 from neuronest.kit.ownership import get_owned, newest_first
 from neuronest.kit.pagination import Page
+from neuronest.kit.quota import within_quota
 from neuronest.kit.ranking import rank_bounded, within_budget
 from neuronest.kit.validation import check_name
 from neuronest.memory.models import Memory, MemoryEntry
@@ -20,7 +22,11 @@ MAX_CONTENT = 100_000
 
 
 async def create_memory(*, actor: User, name: str, description: str = "") -> Memory:
-    return await Memory.create(user=actor, name=check_name(name), description=description)
+    name = check_name(name)
+    limit = services().settings.max_memories_per_user
+    mine = Memory.filter(user_id=actor.id).count
+    async with within_quota(User, actor.id, mine, limit, "MAX_MEMORIES_PER_USER memory stores"):
+        return await Memory.create(user=actor, name=name, description=description)
 
 
 async def list_memories(*, actor: User, page: Page) -> list[Memory]:
@@ -57,9 +63,13 @@ async def store_entry(
         raise Invalid(f"content: must be 1 to {MAX_CONTENT} characters", field="content")
     if metadata is not None and not isinstance(metadata, dict):
         raise Invalid("metadata: must be an object", field="metadata")
-    return await MemoryEntry.create(
-        memory=memory, role=role, content=content, metadata=metadata or {}
-    )
+    small_object(metadata, "metadata")
+    limit = services().settings.max_memory_entries
+    entries = MemoryEntry.filter(memory_id=memory.id).count
+    async with within_quota(Memory, memory.id, entries, limit, "MAX_MEMORY_ENTRIES entries"):
+        return await MemoryEntry.create(
+            memory=memory, role=role, content=content, metadata=metadata or {}
+        )
 
 
 async def list_entries(*, actor: User, memory_id: str, page: Page) -> list[MemoryEntry]:

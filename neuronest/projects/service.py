@@ -14,6 +14,7 @@ from neuronest.auth.models import User
 from neuronest.errors import Invalid, NotFound
 from neuronest.kit.ownership import get_owned, newest_first
 from neuronest.kit.pagination import Page
+from neuronest.kit.quota import locked, within_quota
 from neuronest.kit.validation import check_name
 from neuronest.projects.models import Project, ProjectFile
 from neuronest.services import services
@@ -48,7 +49,11 @@ def check_path(path: str, field: str = "path") -> str:
 
 
 async def create_project(*, actor: User, name: str, description: str = "") -> Project:
-    return await Project.create(user=actor, name=check_name(name), description=description)
+    name = check_name(name)
+    limit = services().settings.max_projects_per_user
+    mine = Project.filter(user_id=actor.id).count
+    async with within_quota(User, actor.id, mine, limit, "MAX_PROJECTS_PER_USER projects"):
+        return await Project.create(user=actor, name=name, description=description)
 
 
 async def list_projects(*, actor: User, page: Page) -> list[Project]:
@@ -109,19 +114,36 @@ async def put_file(
             f"content: {len(data)} bytes is over the {settings.max_file_bytes} byte file limit",
             field="content",
         )
-    others = await _project_size(project.id, exclude_path=path)
-    if others + len(data) > settings.max_project_bytes:
+    async with locked(Project, project.id):  # parallel uploads are checked one at a time
+        await _check_project_quota(project.id, path, len(data))
+        return await _store_file(project.id, path, data)
+
+
+async def _check_project_quota(project_id: uuid.UUID, path: str, size: int) -> None:
+    settings = services().settings
+    others = await _project_size(project_id, exclude_path=path)
+    if others + size > settings.max_project_bytes:
         raise Invalid(
-            f"content: the project would hold {others + len(data)} bytes, over its "
+            f"content: the project would hold {others + size} bytes, over its "
             f"{settings.max_project_bytes} byte limit",
             field="content",
         )
-    clash = await ProjectFile.filter(project_id=project.id, path__startswith=f"{path}/").exists()
+    files = await ProjectFile.filter(project_id=project_id).exclude(path=path).count()
+    if files >= settings.max_project_files:
+        raise Invalid(
+            f"path: the project already holds its limit of {settings.max_project_files} files "
+            "(MAX_PROJECT_FILES)",
+            field="path",
+        )
+
+
+async def _store_file(project_id: uuid.UUID, path: str, data: bytes) -> ProjectFile:
+    clash = await ProjectFile.filter(project_id=project_id, path__startswith=f"{path}/").exists()
     parents = ["/".join(path.split("/")[:n]) for n in range(1, path.count("/") + 1)]
-    if clash or (parents and await ProjectFile.filter(project_id=project.id, path__in=parents)):
+    if clash or (parents and await ProjectFile.filter(project_id=project_id, path__in=parents)):
         raise Invalid(f"path: {path!r} clashes with a file or folder of the project", field="path")
     file, created = await ProjectFile.get_or_create(
-        project_id=project.id, path=path, defaults={"content": data, "size": len(data)}
+        project_id=project_id, path=path, defaults={"content": data, "size": len(data)}
     )
     if not created:
         file.content = data

@@ -49,6 +49,7 @@ ROUTES = [
         MemoryOut,
         status=201,
         body=MemoryBody,
+        errors=(409, 422),
     ),
     Route(
         "GET",
@@ -84,7 +85,7 @@ ROUTES = [
         EntryOut,
         status=201,
         body=EntryBody,
-        errors=(404, 422),
+        errors=(404, 409, 422),
     ),
     Route(
         "GET",

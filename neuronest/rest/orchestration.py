@@ -121,7 +121,7 @@ ROUTES = [
         TaskOut,
         status=201,
         body=TaskBody,
-        errors=(404, 422),
+        errors=(404, 409, 422),
     ),
     Route(
         "GET",
@@ -261,7 +261,7 @@ ROUTES += [
         status=201,
         body=RunVariables,
         body_variable="variables",
-        errors=(404, 422),
+        errors=(404, 409, 422),
     ),
 ]
 

@@ -57,6 +57,7 @@ ROUTES = [
         ProjectOut,
         status=201,
         body=ProjectBody,
+        errors=(409, 422),
     ),
     Route(
         "GET",

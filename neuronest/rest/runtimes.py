@@ -81,7 +81,7 @@ ROUTES = [
         RuntimeOut,
         status=201,
         body=RuntimeBody,
-        errors=(404, 422),
+        errors=(404, 409, 422),
     ),
     Route(
         "GET",

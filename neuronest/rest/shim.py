@@ -8,19 +8,22 @@ from __future__ import annotations
 
 import inspect
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi import APIRouter, Body, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Body, HTTPException, Query, Request
+from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from graphql import GraphQLError
 from pydantic import BaseModel, RootModel
 
+from neuronest.config import get_settings
 from neuronest.errors import CODE_TO_ERROR, INTERNAL_CODE
 from neuronest.graphql.context import Context
 from neuronest.graphql.errors import VALIDATION_CODE
 from neuronest.graphql.schema import schema
+from neuronest.kit import jsonvalue
 
 
 class ErrorBody(BaseModel):
@@ -138,14 +141,42 @@ ERROR_DESCRIPTIONS = {
     404: "No such object (or it belongs to someone else)",
     409: "Conflicts with the current state",
     422: "Invalid input; `detail` says which field and why",
+    413: "The request body is over the size limit",
     429: "Too many attempts; see Retry-After",
 }
 
 
+class StrictJSONRequest(Request):
+    """Bodies are parsed strictly: a malformed one is a 422 naming where, before any model."""
+
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            try:
+                depth = get_settings().body_json_depth
+                self._json = jsonvalue.loads(await self.body(), max_depth=depth)
+            except jsonvalue.Malformed as error:
+                where = ["body", *error.parts]
+                detail = [{"loc": where, "msg": error.reason, "type": "value_error"}]
+                raise HTTPException(422, detail=detail) from None
+        return self._json
+
+
+class StrictJSONRoute(APIRoute):
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def strict(request: Request) -> Response:
+            return await handler(StrictJSONRequest(request.scope, request.receive, request._send))
+
+        return strict
+
+
 def build_router(routes: Sequence[Route], tag: str) -> APIRouter:
-    router = APIRouter(tags=[tag])
+    router = APIRouter(tags=[tag], route_class=StrictJSONRoute)
     for route in routes:
         codes = set(route.errors) | ({422} if route.body or route.query else set())
+        if route.body:
+            codes |= {413}
         if not route.public:
             codes |= {401, 403}
         responses: dict[int | str, dict[str, Any]] = {

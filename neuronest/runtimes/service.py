@@ -9,8 +9,10 @@ from typing import Any
 
 from neuronest.auth.models import User
 from neuronest.errors import Conflict, Invalid
+from neuronest.kit.jsonvalue import small_object
 from neuronest.kit.ownership import as_uuid, filter_uuid, get_owned, newest_first
 from neuronest.kit.pagination import Page
+from neuronest.kit.quota import within_quota
 from neuronest.kit.time import utcnow
 from neuronest.projects.service import check_path, get_project
 from neuronest.runtimes.backends import get_backend
@@ -34,6 +36,7 @@ def check_language(language: str) -> str:
 
 
 def check_env(env: Any) -> dict[str, str]:
+    small_object(env, "environment_vars")
     if not isinstance(env, dict):
         raise Invalid("environment_vars: must be an object", field="environment_vars")
     checked: dict[str, str] = {}
@@ -80,14 +83,21 @@ async def create_runtime(
     timeout: int = 300,
 ) -> Runtime:
     project = await get_project(actor=actor, project_id=project_id)
-    return await Runtime.create(
-        user=actor,
-        project=project,
-        language=check_language(language),
-        entry_point=check_path(entry_point, "entry_point"),
-        environment_vars=check_env({} if environment_vars is None else environment_vars),
-        timeout=check_timeout(timeout),
-    )
+    language = check_language(language)
+    entry_point = check_path(entry_point, "entry_point")
+    env = check_env({} if environment_vars is None else environment_vars)
+    timeout = check_timeout(timeout)
+    limit = services().settings.max_runtimes_per_user
+    mine = Runtime.filter(user_id=actor.id).count
+    async with within_quota(User, actor.id, mine, limit, "MAX_RUNTIMES_PER_USER runtimes"):
+        return await Runtime.create(
+            user=actor,
+            project=project,
+            language=language,
+            entry_point=entry_point,
+            environment_vars=env,
+            timeout=timeout,
+        )
 
 
 async def list_runtimes(

@@ -15,6 +15,7 @@ from neuronest.tools.calculator import calculate, describe
 from neuronest.tools.search import search_sources
 
 KNOWN_TOOLS = ("calculator", "search", "code")
+MAX_TOOLS = 32
 CODE_TOOL_TIMEOUT = 30
 
 
@@ -23,6 +24,8 @@ def check_tools(tools: Any) -> list[str] | None:
         return None
     if not isinstance(tools, list) or not all(isinstance(t, str) for t in tools):
         raise Invalid("tools: must be a list of tool names", field="tools")
+    if len(tools) > MAX_TOOLS:
+        raise Invalid(f"tools: at most {MAX_TOOLS} names", field="tools")
     unknown = [t for t in tools if t not in KNOWN_TOOLS]
     if unknown:
         raise Invalid(

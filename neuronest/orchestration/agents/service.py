@@ -6,6 +6,7 @@ from typing import Any
 
 from neuronest.auth.models import User
 from neuronest.errors import Invalid
+from neuronest.kit.jsonvalue import small_object
 from neuronest.kit.ownership import get_owned, newest_first
 from neuronest.kit.pagination import Page
 from neuronest.kit.validation import check_name
@@ -18,6 +19,7 @@ CONFIG_KEYS = {"model", "temperature", "max_tokens", "system_prompt"}
 def check_configuration(configuration: Any) -> dict[str, Any]:
     if not isinstance(configuration, dict):
         raise Invalid("configuration: must be an object", field="configuration")
+    small_object(configuration, "configuration")
     unknown = sorted(set(configuration) - CONFIG_KEYS)
     if unknown:
         raise Invalid(
@@ -55,6 +57,7 @@ def check_configuration(configuration: Any) -> dict[str, Any]:
 def check_capabilities(capabilities: Any) -> list[str]:
     if not isinstance(capabilities, list) or not all(isinstance(c, str) for c in capabilities):
         raise Invalid("capabilities: must be a list of strings", field="capabilities")
+    small_object(capabilities, "capabilities")
     return capabilities
 
 

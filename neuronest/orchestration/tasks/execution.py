@@ -11,7 +11,7 @@ import contextlib
 import logging
 from typing import Any
 
-from neuronest.errors import AppError
+from neuronest.errors import AppError, Conflict
 from neuronest.jobs.identity import WORKER_ID
 from neuronest.kit.time import utcnow
 from neuronest.llm.client import LLMError
@@ -20,6 +20,7 @@ from neuronest.memory.service import relevant_entries, store_entry
 from neuronest.orchestration.agents.models import Agent
 from neuronest.orchestration.tasks.events import control_channel, publish, publish_status
 from neuronest.orchestration.tasks.models import Task, TaskStatus
+from neuronest.orchestration.tasks.results import stored_result
 from neuronest.orchestration.tasks.types import REGISTRY
 from neuronest.orchestration.tasks.types.base import TaskFailed, TaskRun
 from neuronest.orchestration.workflows.engine import advance, on_task_finished, sync_workflow
@@ -64,7 +65,7 @@ async def run_task(task_id: str, attempt: int) -> None:
         await _finish(task, TaskStatus.FAILED, error=f"internal error ({type(error).__name__})")
     else:
         if await _finish(task, TaskStatus.COMPLETED, result=result):
-            await _remember(task, result)
+            await _remember(task, task.result or {})
 
 
 class _Cancelled(Exception):
@@ -173,7 +174,7 @@ async def _finish(
 ) -> bool:
     changes: dict[str, Any] = {
         "status": status,
-        "result": result,
+        "result": stored_result(result),
         "error": error,
         "finished_at": utcnow(),
         "worker_id": None,
@@ -197,9 +198,12 @@ async def _remember(task: Task, result: dict[str, Any]) -> None:
         return
     asked = next((v for v in task.input_data.values() if isinstance(v, str) and v.strip()), "")
     meta = {"task_id": str(task.id), "task_type": task.task_type}
-    if asked:
-        await store_entry(memory, role="user", content=asked[:100_000], metadata=meta)
-    if result.get("text"):
-        await store_entry(
-            memory, role="assistant", content=str(result["text"])[:100_000], metadata=meta
-        )
+    try:
+        if asked:
+            await store_entry(memory, role="user", content=asked[:100_000], metadata=meta)
+        if result.get("text"):
+            await store_entry(
+                memory, role="assistant", content=str(result["text"])[:100_000], metadata=meta
+            )
+    except Conflict as full:  # the store is at its entry limit: the task's result stands
+        log.warning("task %s not remembered: %s", task.id, full.message)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from neuronest.auth.models import User
 from neuronest.errors import Conflict, Invalid
 from neuronest.jobs.dispatch import ArqDispatcher
+from neuronest.kit.jsonvalue import input_value
 from neuronest.kit.ownership import filter_uuid, get_owned, newest_first
 from neuronest.kit.pagination import Page
+from neuronest.kit.quota import within_quota
 from neuronest.kit.time import utcnow
 from neuronest.memory.service import get_memory
 from neuronest.orchestration.agents.service import get_agent
@@ -39,23 +42,32 @@ async def create_task(
     agent_id: str | None = None,
 ) -> Task:
     """Stores the task (status `created`) and hands it to a worker."""
-    checked = REGISTRY[check_type(task_type)].validate(input_data)
+    checked = REGISTRY[check_type(task_type)].validate(input_value(input_data, "input_data"))
     if context is not None and not isinstance(context, dict):
         raise Invalid("context: must be an object", field="context")
+    input_value(context, "context")
     tool_names = check_tools(tools)
     memory = await get_memory(actor=actor, memory_id=memory_id) if memory_id else None
     agent = await get_agent(actor=actor, agent_id=agent_id) if agent_id else None
-    task = await Task.create(
-        user=actor,
-        task_type=task_type,
-        input_data=checked,
-        context=context or {},
-        tools=tool_names,
-        memory_id=memory.id if memory else None,
-        agent_id=agent.id if agent else None,
-    )
+    async with within_tasks_quota(actor):
+        task = await Task.create(
+            user=actor,
+            task_type=task_type,
+            input_data=checked,
+            context=context or {},
+            tools=tool_names,
+            memory_id=memory.id if memory else None,
+            agent_id=agent.id if agent else None,
+        )
     await dispatch(task)
     return task
+
+
+def within_tasks_quota(actor: User) -> AbstractAsyncContextManager[None]:
+    """Unfinished tasks a user started (workflow steps count with their run)."""
+    limit = services().settings.max_tasks_in_flight
+    in_flight = Task.filter(user_id=actor.id, status__in=UNFINISHED, parent_id=None).count
+    return within_quota(User, actor.id, in_flight, limit, "MAX_TASKS_IN_FLIGHT unfinished tasks")
 
 
 async def dispatch(task: Task, defer_by: float | None = None, here: bool = False) -> None:

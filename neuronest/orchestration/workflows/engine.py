@@ -14,11 +14,13 @@ from tortoise.exceptions import IntegrityError
 from neuronest.kit.time import utcnow
 from neuronest.orchestration.tasks import events as task_events
 from neuronest.orchestration.tasks.models import FINISHED, Task, TaskStatus
+from neuronest.orchestration.tasks.results import stored_result
 from neuronest.orchestration.tasks.service import cancel, dispatch
 from neuronest.orchestration.tasks.types import REGISTRY
 from neuronest.orchestration.workflows.models import Workflow, WorkflowRun
 from neuronest.orchestration.workflows.templates import TemplateError, render
 from neuronest.orchestration.workflows.validation import dependency_graph
+from neuronest.services import services
 
 log = logging.getLogger(__name__)
 RETRY_BACKOFF = 0.5
@@ -140,7 +142,8 @@ async def _start_step(
     attempt = state.attempts + 1
     error: str | None = None
     try:
-        input_data = render(step.get("input_data", {}), run.variables, records)
+        limit = services().settings.max_rendered_input_bytes
+        input_data = render(step.get("input_data", {}), run.variables, records, limit)
         REGISTRY[step["task_type"]].validate(input_data)
     except (TemplateError, ValueError) as problem:
         input_data, error = step.get("input_data", {}), f"input: {problem}"
@@ -191,7 +194,7 @@ async def _complete_run(parent: Task, run: WorkflowRun, states: dict[str, StepSt
         if len(finals) == 1
         else "\n\n".join(f"{step_id}: {body}" for step_id, body in zip(finals, texts, strict=True))
     )
-    result = {"steps": results, "text": text}
+    result = stored_result({"steps": results, "text": text})
     completed = await Task.filter(id=parent.id, status=TaskStatus.RUNNING).update(
         status=TaskStatus.COMPLETED, result=result, finished_at=utcnow()
     )

@@ -6,14 +6,17 @@ from typing import Any
 
 from neuronest.auth.models import User
 from neuronest.errors import Invalid
+from neuronest.kit.jsonvalue import input_value
 from neuronest.kit.ownership import get_owned, newest_first
 from neuronest.kit.pagination import Page
 from neuronest.kit.validation import check_name
 from neuronest.orchestration.tasks.models import Task
-from neuronest.orchestration.tasks.service import dispatch
+from neuronest.orchestration.tasks.service import dispatch, within_tasks_quota
 from neuronest.orchestration.workflows.engine import StepState, step_states
 from neuronest.orchestration.workflows.models import Workflow, WorkflowRun
+from neuronest.orchestration.workflows.templates import TemplateError, references, render
 from neuronest.orchestration.workflows.validation import check_steps, required_variables
+from neuronest.services import services
 
 
 async def create_workflow(*, actor: User, name: str, description: str = "", steps: Any) -> Workflow:
@@ -21,7 +24,7 @@ async def create_workflow(*, actor: User, name: str, description: str = "", step
         user=actor,
         name=check_name(name),
         description=description,
-        steps=await check_steps(steps, actor),
+        steps=await check_steps(input_value(steps, "steps"), actor),
     )
 
 
@@ -48,7 +51,7 @@ async def update_workflow(
     if description is not None:
         workflow.description = description
     if steps is not None:
-        workflow.steps = await check_steps(steps, actor)
+        workflow.steps = await check_steps(input_value(steps, "steps"), actor)
     await workflow.save()
     return workflow
 
@@ -63,6 +66,7 @@ async def execute_workflow(*, actor: User, workflow_id: str, variables: Any) -> 
     workflow = await get_workflow(actor=actor, workflow_id=workflow_id)
     if not isinstance(variables, dict):
         raise Invalid("variables: must be an object", field="variables")
+    input_value(variables, "variables")
     missing = [name for name in required_variables(workflow.steps) if name not in variables]
     if missing:
         raise Invalid(
@@ -70,21 +74,40 @@ async def execute_workflow(*, actor: User, workflow_id: str, variables: Any) -> 
             f"{', '.join('${' + name + '}' for name in missing)})",
             field="variables",
         )
-    task = await Task.create(
-        user=actor,
-        task_type="workflow",
-        input_data=variables,
-        context={"workflow_id": str(workflow.id)},
-        tools=None,
-    )
-    await WorkflowRun.create(
-        id=task.id, workflow_id=workflow.id, steps=workflow.steps, variables=variables
-    )
+    _check_rendered_sizes(workflow.steps, variables)
+    async with within_tasks_quota(actor):
+        task = await Task.create(
+            user=actor,
+            task_type="workflow",
+            input_data=variables,
+            context={"workflow_id": str(workflow.id)},
+            tools=None,
+        )
+        await WorkflowRun.create(
+            id=task.id, workflow_id=workflow.id, steps=workflow.steps, variables=variables
+        )
     await Workflow.filter(id=workflow.id).update(
         latest_run_id=task.id, status="created", result=None
     )
     await dispatch(task)
     return task
+
+
+def _check_rendered_sizes(steps: list[dict[str, Any]], variables: dict[str, Any]) -> None:
+    """Steps that use only run variables are rendered now: too big an input is a 422 at once."""
+    limit = services().settings.max_rendered_input_bytes
+    ids = {step["id"] for step in steps}
+    for step in steps:
+        value = step.get("input_data", {})
+        if any(reference.head in ids for reference in references(value)):
+            continue
+        try:
+            render(value, variables, {}, limit)
+        except TemplateError as problem:
+            raise Invalid(
+                f"variables: step {step['id']!r} would get too big an input: {problem}",
+                field="variables",
+            ) from None
 
 
 async def run_steps(*, actor: User, task_id: str) -> list[StepState]:

@@ -72,21 +72,63 @@ def _as_text(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def render(value: Any, variables: dict[str, Any], steps: dict[str, Any]) -> Any:
-    """`value` with every template replaced; `steps` maps step ids to their records."""
+class _Budget:
+    """Bytes a rendering may still produce: refused as it grows, not after."""
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit = limit
+        self.left = limit
+        self.sizes: dict[int, int] = {}
+
+    def spend(self, amount: int) -> None:
+        if self.left is None:
+            return
+        self.left -= amount
+        if self.left < 0:
+            raise TemplateError(f"the rendered input is over the {self.limit} byte limit")
+
+    def spend_value(self, value: Any) -> None:
+        if self.left is None:
+            return
+        if isinstance(value, str):
+            self.spend(len(value))
+            return
+        key = id(value)
+        if key not in self.sizes:
+            self.sizes[key] = len(_as_text(value))
+        self.spend(self.sizes[key])
+
+
+def render(
+    value: Any, variables: dict[str, Any], steps: dict[str, Any], limit: int | None = None
+) -> Any:
+    """`value` with every template replaced; `steps` maps step ids to their records. With a
+    `limit`, a result over that many bytes (roughly, as JSON) is a TemplateError."""
+    return _render(value, variables, steps, _Budget(limit))
+
+
+def _render(value: Any, variables: dict[str, Any], steps: dict[str, Any], budget: _Budget) -> Any:
     if isinstance(value, str):
         exact = EXACT.match(value)
         if exact:
-            return _lookup(_reference(exact.group(1)), variables, steps)
+            found = _lookup(_reference(exact.group(1)), variables, steps)
+            budget.spend_value(found)
+            return found
 
         def replace(match: re.Match[str]) -> str:
             if match.group(0) == "$${":
                 return "${"
-            return _as_text(_lookup(_reference(match.group(1)), variables, steps))
+            text = _as_text(_lookup(_reference(match.group(1)), variables, steps))
+            budget.spend(len(text))
+            return text
 
+        budget.spend(len(value))
         return TOKEN.sub(replace, value)
     if isinstance(value, dict):
-        return {key: render(item, variables, steps) for key, item in value.items()}
+        budget.spend(len(value))
+        return {key: _render(item, variables, steps, budget) for key, item in value.items()}
     if isinstance(value, list):
-        return [render(item, variables, steps) for item in value]
+        budget.spend(len(value))
+        return [_render(item, variables, steps, budget) for item in value]
+    budget.spend(8)
     return value
