@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from tortoise import Tortoise, connections
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.migrations.api.migrate import migrate as tortoise_migrate
+from tortoise.transactions import in_transaction
 
 from neuronest.config import Settings
 
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 APP_LABEL = "models"
 MODEL_MODULES = [
     "neuronest.auth.models",
@@ -85,6 +92,40 @@ async def close_db() -> None:
 
 async def ping_db() -> None:
     await connections.get("default").execute_query("SELECT 1")
+
+
+async def to_the_end(work: Awaitable[T]) -> T:
+    """Awaits a database write that must not be cut off in the middle. Tortoise leaves a
+    transaction cancelled on its way in (during BEGIN) without its exit: on SQLite the one
+    connection's lock is never released and every later query waits forever; on PostgreSQL the
+    pooled connection is never given back. So a cancel that arrives meanwhile waits for the write
+    to end (committed, or rolled back and released) and is raised after it."""
+    task = asyncio.ensure_future(work)
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if task.done():  # the write itself was cancelled (the loop is shutting down)
+                break
+            cancelled = True
+    if cancelled:
+        if not task.cancelled() and task.exception() is not None:
+            log.warning(
+                "a database write ended with an error during a cancel: %r", task.exception()
+            )
+        raise asyncio.CancelledError
+    return task.result()
+
+
+async def atomically(work: Callable[[BaseDBAsyncClient], Awaitable[T]]) -> T:
+    """Runs `work(connection)` in one transaction that a cancel cannot interrupt."""
+
+    async def run() -> T:
+        async with in_transaction() as connection:
+            return await work(connection)
+
+    return await to_the_end(run())
 
 
 def __getattr__(name: str) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from neuronest.db import to_the_end
 from neuronest.services import services
 
 log = logging.getLogger(__name__)
@@ -21,7 +22,8 @@ async def reconcile_forever() -> None:
             ("tasks", tasks.reconcile_once),
         ):
             try:
-                await reconcile_once()
+                # A cancel (shutdown) waits for the pass to end rather than cutting a write.
+                await to_the_end(reconcile_once())
             except asyncio.CancelledError:
                 raise
             except Exception:

@@ -17,6 +17,7 @@ from typing import Any
 import aiodocker
 
 from neuronest.config import Settings
+from neuronest.db import to_the_end
 from neuronest.jobs.identity import WORKER_ID
 from neuronest.kit.time import utcnow
 from neuronest.projects.service import load_files
@@ -193,8 +194,10 @@ async def supervise(runtime: Runtime, backend: Backend, handle: str, first_line:
     async def heartbeat() -> None:
         while True:
             await asyncio.sleep(settings.runtime_heartbeat)
-            mine = await Runtime.filter(id=runtime.id, run=run, worker_id=WORKER_ID).update(
-                heartbeat_at=utcnow()
+            mine = await to_the_end(
+                Runtime.filter(id=runtime.id, run=run, worker_id=WORKER_ID).update(
+                    heartbeat_at=utcnow()
+                )
             )
             if not mine:
                 await kill("gone")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -12,13 +13,48 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 import asyncpg
-from tortoise.transactions import in_transaction
+from tortoise.backends.base.client import BaseDBAsyncClient
 
+from neuronest.db import atomically, to_the_end
 from neuronest.kit.time import iso, utcnow
 from neuronest.runtimes.models import Runtime, RuntimeLog
 from neuronest.services import services
 
 log = logging.getLogger(__name__)
+_UNDECODABLE = re.compile("[\udc80-\udcff]")
+_ESCAPE = re.compile(rb"\\x([0-9a-f]{2})")
+_ESCAPED = re.compile(r"\\x[0-9a-f]{2}")
+
+
+def printable(data: bytes) -> str:
+    """Output bytes as text every database stores and every client reads, losslessly: a byte
+    that is not valid UTF-8 (a lone surrogate's encoding too) and NUL become `\\xNN` (two
+    lowercase hex digits), and a backslash that the output itself has before an `x` becomes
+    `\\x5c`, so an escape in the text always stands for one byte. `original` undoes it."""
+    text = data.decode("utf-8", errors="surrogateescape")
+    if "\x00" not in text and "\\x" not in text and text.isascii():
+        return text
+    text = text.replace("\\x", "\\x5cx").replace("\x00", "\\x00")
+    return _UNDECODABLE.sub(lambda found: f"\\x{ord(found[0]) - 0xDC00:02x}", text)
+
+
+def storable(text: str) -> str:
+    """A message of ours (which may quote the program or the system) in the same form."""
+    return printable(text.encode("utf-8", errors="surrogatepass"))
+
+
+def original(message: str) -> bytes:
+    """The bytes a stored output line stands for (the inverse of `printable`)."""
+    return _ESCAPE.sub(lambda found: bytes([int(found[1], 16)]), message.encode("utf-8"))
+
+
+def _cut(text: str, size: int) -> str:
+    """The first `size` characters, without splitting an escape."""
+    head = text[:size]
+    start = head.rfind("\\", max(len(head) - 3, 0))
+    if start >= 0 and _ESCAPED.match(text, start):
+        return head[:start]
+    return head
 
 
 def logs_channel(runtime_id: object) -> str:
@@ -32,6 +68,7 @@ class LogLimits:
     run_bytes: int = 32 * 1024 * 1024
     batch_lines: int = 2000
     flush_seconds: float = 0.05
+    store_attempts: int = 3
 
 
 class Line(NamedTuple):
@@ -60,34 +97,47 @@ def log_event(line: Line | RuntimeLog) -> dict[str, Any]:
 
 
 async def store_lines(runtime: Runtime, lines: list[Line], cursor: str | None) -> None:
-    """Inserts a batch and moves the runtime's log position, in one transaction. Floods make
-    this the hot path: PostgreSQL gets a COPY, SQLite one prepared statement; no ORM objects."""
-    user_id = runtime.user_id  # type: ignore[attr-defined]
-    async with in_transaction() as connection:
-        raw = getattr(connection, "_connection", None)
-        if isinstance(raw, asyncpg.Connection):
-            records = [
-                (line.id, runtime.id, user_id, line.seq, runtime.run, line.type, line.message,
-                 line.timestamp)
-                for line in lines
-            ]  # fmt: skip
-            await raw.copy_records_to_table("runtime_logs", records=records, columns=COLUMNS)
-        else:
-            rows = [
-                (str(line.id), str(runtime.id), str(user_id), line.seq, runtime.run, line.type,
-                 line.message, str(line.timestamp))
-                for line in lines
-            ]  # fmt: skip
-            await connection.execute_many(SQLITE_INSERT, rows)  # type: ignore[arg-type]
+    """Inserts a batch and moves the runtime's log position, in one transaction that a cancel
+    cannot cut. Floods make this the hot path: PostgreSQL gets a COPY, SQLite one prepared
+    statement; no ORM objects."""
+
+    async def write(connection: BaseDBAsyncClient) -> None:
+        await _insert(connection, runtime, lines)
         await (
             Runtime.filter(id=runtime.id)
             .using_db(connection)
             .update(log_seq=lines[-1].seq, log_cursor=cursor)
         )
 
+    await atomically(write)
+
+
+async def _insert(connection: BaseDBAsyncClient, runtime: Runtime, lines: list[Line]) -> None:
+    user_id = runtime.user_id  # type: ignore[attr-defined]
+    raw = getattr(connection, "_connection", None)
+    if isinstance(raw, asyncpg.Connection):
+        records = [
+            (line.id, runtime.id, user_id, line.seq, runtime.run, line.type, line.message,
+             line.timestamp)
+            for line in lines
+        ]  # fmt: skip
+        await raw.copy_records_to_table("runtime_logs", records=records, columns=COLUMNS)
+    else:
+        rows = [
+            (str(line.id), str(runtime.id), str(user_id), line.seq, runtime.run, line.type,
+             line.message, str(line.timestamp))
+            for line in lines
+        ]  # fmt: skip
+        await connection.execute_many(SQLITE_INSERT, rows)  # type: ignore[arg-type]
+
 
 class LogWriter:
-    """The one writer of a run's log lines: gives them sequence numbers, caps, batches."""
+    """The one writer of a run's log lines: gives them sequence numbers, caps, batches.
+
+    A batch the database refuses is tried again at the next flushes, `store_attempts` times in
+    all; then its lines are stored one by one, the ones still refused are dropped and a `system`
+    line says how many. Neither the run nor later output waits on a batch that cannot be stored.
+    """
 
     def __init__(self, runtime: Runtime, limits: LogLimits | None = None) -> None:
         self.runtime = runtime
@@ -97,22 +147,27 @@ class LogWriter:
         self._buffer: list[Line] = []
         self._lock = asyncio.Lock()
         self._flusher: asyncio.Task[None] | None = None
+        self._closing = asyncio.Event()
+        self._failures = 0  # failed tries of the batch at the head of the buffer
         self._lines = 0
         self._bytes = 0
         self._dropped_lines = 0
         self._dropped_bytes = 0
-        self._open_line: dict[str, int] = {}
-        self._last_flush = 0.0  # stream -> bytes cut from its current long line
+        self._open_line: dict[str, int] = {}  # stream -> bytes cut from its current long line
+        self._last_flush = 0.0
 
     async def __aenter__(self) -> LogWriter:
         self._flusher = asyncio.create_task(self._flush_periodically())
         return self
 
     async def __aexit__(self, *_: object) -> None:
+        await to_the_end(self._end())
+
+    async def _end(self) -> None:
+        # The flusher is told to stop, not cancelled: a flush it is in finishes first.
+        self._closing.set()
         if self._flusher is not None:
-            self._flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._flusher
+            await asyncio.wait({self._flusher})
         await self.close()
 
     async def close(self) -> None:
@@ -123,10 +178,23 @@ class LogWriter:
                 f"{self.limits.run_bytes} bytes per run"
             )
             self._dropped_lines = self._dropped_bytes = 0
-        await self.flush()
+        # Each try either stores the head batch or counts a failure towards dropping it, and a
+        # drop adds at most one system line, so this ends.
+        for _ in range(2 * self.limits.store_attempts + 1):
+            if not self._buffer:
+                return
+            if self._failures:
+                await asyncio.sleep(self._backoff())
+            await self.flush()
+        if self._buffer:
+            log.error(
+                "dropping %s log lines of runtime %s: the database refuses them",
+                len(self._buffer),
+                self.runtime.id,
+            )
 
     def system(self, message: str) -> None:
-        self._append("system", message)
+        self._append("system", storable(message))
 
     def output(self, stream: str, data: bytes, partial: bool, cursor: str | None) -> None:
         if cursor is not None:
@@ -147,11 +215,11 @@ class LogWriter:
             return
         self._lines += 1
         self._bytes += size
-        text = data.decode("utf-8", errors="replace")
+        text = printable(data)
         if len(text) > self.limits.line_chars or partial:
-            extra = max(len(text) - self.limits.line_chars, 0)
-            self._append(stream, text[: self.limits.line_chars])
-            self._open_line[stream] = extra
+            kept = _cut(text, self.limits.line_chars)
+            self._append(stream, kept)
+            self._open_line[stream] = len(text) - len(kept)
             if not partial:
                 self._note_cut(stream)
             return
@@ -166,32 +234,86 @@ class LogWriter:
         self.seq += 1
         self._buffer.append(Line(uuid.uuid4(), self.seq, kind, message, at or utcnow()))
 
+    def _backoff(self) -> float:
+        return float(self.limits.flush_seconds * 2**self._failures)
+
     def due(self) -> bool:
         """Whether to flush now: a full batch, or the first lines after a quiet spell (so the
-        first line of a run reaches subscribers at once, and floods still go in batches)."""
+        first line of a run reaches subscribers at once, and floods still go in batches); a
+        refused batch waits longer before each new try."""
         if not self._buffer:
             return False
         waited = time.monotonic() - self._last_flush
+        if self._failures:
+            return waited >= self._backoff()
         return len(self._buffer) >= self.limits.batch_lines or waited >= self.limits.flush_seconds
 
     async def flush(self) -> None:
+        """Stores the buffered lines (or counts a failed try) and publishes what was stored.
+        A cancel during a flush lets it finish, so the buffer always matches the database."""
+        await to_the_end(self._flush())
+
+    async def _flush(self) -> None:
         async with self._lock:
             if not self._buffer:
                 return
             self._last_flush = time.monotonic()
             batch = list(self._buffer)
-            await store_lines(self.runtime, batch, self.cursor)
-            # Only once stored: a failed batch stays at the head of the buffer for the next try.
+            try:
+                await store_lines(self.runtime, batch, self.cursor)
+                stored = batch
+            except Exception as error:
+                self._failures += 1
+                if self._failures < self.limits.store_attempts:
+                    log.warning(
+                        "storing %s log lines of runtime %s failed (try %s of %s): %r",
+                        len(batch),
+                        self.runtime.id,
+                        self._failures,
+                        self.limits.store_attempts,
+                        error,
+                    )
+                    return
+                stored = await self._store_each(batch, error)
+            self._failures = 0
             self._buffer = self._buffer[len(batch) :]
-            await services().bus.publish(
-                logs_channel(self.runtime.id),
-                {"type": "logs", "lines": [log_event(row) for row in batch]},
+            if stored:
+                await services().bus.publish(
+                    logs_channel(self.runtime.id),
+                    {"type": "logs", "lines": [log_event(row) for row in stored]},
+                )
+
+    async def _store_each(self, batch: list[Line], error: Exception) -> list[Line]:
+        """The last try of a refused batch: line by line, so one bad line costs only itself."""
+        stored: list[Line] = []
+        reason = error
+        for line in batch:
+            try:
+                await store_lines(self.runtime, [line], self.cursor)
+                stored.append(line)
+            except Exception as refused:
+                reason = refused
+        lost = len(batch) - len(stored)
+        if lost:
+            log.error(
+                "dropped %s log lines of runtime %s that the database refused: %r",
+                lost,
+                self.runtime.id,
+                reason,
             )
+            self.system(
+                f"{lost} log line(s) could not be stored and were dropped "
+                f"(seq {batch[0].seq}..{batch[-1].seq}): {type(reason).__name__}"
+            )
+        return stored
 
     async def _flush_periodically(self) -> None:
-        while True:
-            await asyncio.sleep(self.limits.flush_seconds)
+        while not self._closing.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), self.limits.flush_seconds)
+            if self._closing.is_set() or not self.due():
+                continue
             try:
                 await self.flush()
             except Exception:
-                log.exception("storing log lines of runtime %s failed; retrying", self.runtime.id)
+                log.exception("storing log lines of runtime %s failed", self.runtime.id)

@@ -11,6 +11,7 @@ import contextlib
 import logging
 from typing import Any
 
+from neuronest.db import to_the_end
 from neuronest.errors import AppError, Conflict
 from neuronest.jobs.identity import WORKER_ID
 from neuronest.kit.time import utcnow
@@ -112,9 +113,11 @@ async def _supervised(task: Task) -> dict[str, Any]:
                         continue
                     return  # cancel requested
                 except TimeoutError:
-                    mine = await Task.filter(
-                        id=task.id, status=TaskStatus.RUNNING, worker_id=WORKER_ID
-                    ).update(heartbeat_at=utcnow())
+                    mine = await to_the_end(
+                        Task.filter(
+                            id=task.id, status=TaskStatus.RUNNING, worker_id=WORKER_ID
+                        ).update(heartbeat_at=utcnow())
+                    )
                     if not mine:
                         return
 
