@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from celery import Celery
+from celery.result import AsyncResult
 
 from bench.stack import cpu_seconds
 
@@ -25,6 +26,12 @@ WAIT_S = 30.0
 
 app = Celery("bench_peer", broker=BROKER, backend=BROKER)
 app.conf.update(task_default_queue="bench-celery", worker_hijack_root_logger=False)
+
+
+# Every AsyncResult stays referenced until the process exits: its __del__ unsubscribes from the
+# result channel under redis-py's pubsub lock, and a collection that happens while the same
+# thread holds that lock (inside a later `.get()`) deadlocks.
+_kept: list[AsyncResult] = []
 
 
 @app.task(name="bench.add")
@@ -56,7 +63,9 @@ class CeleryWorker:
             if self.process.poll() is not None:
                 raise RuntimeError(f"celery worker exited:\n{self.log_path.read_text()[-3000:]}")
             try:
-                add.delay(1, 1).get(timeout=2)
+                probe = add.delay(1, 1)
+                _kept.append(probe)
+                probe.get(timeout=2)
                 return
             except Exception:  # the worker is not consuming yet
                 continue
@@ -95,7 +104,9 @@ def configure(redis_url: str) -> None:
 def dispatch_once() -> float:
     """`.delay().get()` of a trivial task, in seconds."""
     began = time.perf_counter()
-    if add.delay(2, 2).get(timeout=WAIT_S) != 4:
+    result = add.delay(2, 2)
+    _kept.append(result)
+    if result.get(timeout=WAIT_S) != 4:
         raise RuntimeError("celery task returned a wrong result")
     return time.perf_counter() - began
 
@@ -106,6 +117,7 @@ def throughput(count: int) -> tuple[float, float]:
     began = time.perf_counter()
     results = [add.delay(i, 1) for i in range(count)]
     sent = time.perf_counter() - began
+    _kept.extend(results)
     for i, result in enumerate(results):
         if result.get(timeout=WAIT_S) != i + 1:
             raise RuntimeError("celery task returned a wrong result")
