@@ -253,7 +253,9 @@ def notes(rows: list[Row], args: argparse.Namespace, load_before: float) -> str:
         [
             "",
             f"wrk -t1 -c{args.connections} -d{args.duration:g}s --latency, each after a "
-            f"{args.warmup:g} s warm-up (login: -c{args.login_connections}). One server process, "
+            f"{args.warmup:g} s warm-up (login: -c{args.login_connections}); REST, GraphQL and "
+            f"the peer's `me` in {args.rounds} interleaved rounds. One server process (and the "
+            "peer's), "
             f"PostgreSQL and Redis on 127.0.0.1; {os.cpu_count()} CPU cores shared by all of them "
             "and wrk.",
             f"NEURONEST_BCRYPT_ROUNDS={args.bcrypt_rounds} (the production default is 12).",
