@@ -198,7 +198,6 @@ def summary_lines(rows: list[Row]) -> list[summary.Line]:
             peer.result.rps,
             "req/s",
             "",
-            True,
         ),
         summary.Line(
             "REST `me` server CPU per request",
@@ -207,7 +206,6 @@ def summary_lines(rows: list[Row]) -> list[summary.Line]:
             peer.cpu_ms,
             "ms",
             "",
-            True,
         ),
         summary.Line(
             "GraphQL `me` server CPU per request",
@@ -216,7 +214,6 @@ def summary_lines(rows: list[Row]) -> list[summary.Line]:
             peer.cpu_ms,
             "ms",
             "",
-            True,
         ),
     ]
 

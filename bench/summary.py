@@ -13,7 +13,7 @@ class Line:
     peer: float
     unit: str
     aim: str
-    ok: bool  # the aim is met
+    ok: bool | None = None  # the aim is met; None: no aim for this figure
 
     @property
     def ratio(self) -> float:
@@ -29,6 +29,6 @@ def table(lines: list[Line]) -> str:
         rows.append(
             f"| {line.figure} | {line.ours:,.2f} {line.unit} | {line.peer_label} "
             f"| {line.peer:,.2f} {line.unit} | {line.ratio:.2f}x | {line.aim} "
-            f"| {'yes' if line.ok else 'NO'} |"
+            f"| {'' if line.ok is None else 'yes' if line.ok else 'NO'} |"
         )
     return "\n".join(rows)

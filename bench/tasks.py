@@ -36,6 +36,7 @@ import random
 import re
 import secrets
 import signal
+import statistics
 import sys
 import tempfile
 import time
@@ -506,27 +507,23 @@ def peer_table(rounds: list[PeerRound]) -> str:
     return "\n".join(lines)
 
 
-def median(values: list[float]) -> float:
-    return sorted(values)[len(values) // 2]
-
-
 def summary_lines(
     dispatch: Dispatch, floor: Floor, celery: Latency, rounds: list[PeerRound]
 ) -> list[summary.Line]:
     ours = dispatch.completed
     count = rounds[0].ours.count
-    our_rate = median([rate(r.ours) for r in rounds])
-    celery_rate = median([count / r.celery_s for r in rounds])
+    our_rate = statistics.median([rate(r.ours) for r in rounds])
+    celery_rate = statistics.median([count / r.celery_s for r in rounds])
     all_done = all(r.ours.completed == count for r in rounds)
     return [
         summary.Line("task dispatch p50 (REST → completed)", ours.p50, "Celery `.delay().get()`",
                      celery.p50, "ms", "≤ Celery's", ours.p50 <= celery.p50),
         summary.Line("task dispatch p95 (REST → completed)", ours.p95, "Celery `.delay().get()`",
-                     celery.p95, "ms", "", True),
+                     celery.p95, "ms", ""),
         summary.Line("task dispatch p50 (REST → completed)", ours.p50,
-                     "bare arq job (enqueue → finished)", floor.completed.p50, "ms", "", True),
+                     "bare arq job (enqueue → finished)", floor.completed.p50, "ms", ""),
         summary.Line("task dispatch p95 (REST → completed)", ours.p95,
-                     "bare arq job (enqueue → finished)", floor.completed.p95, "ms", "", True),
+                     "bare arq job (enqueue → finished)", floor.completed.p95, "ms", ""),
         summary.Line(f"tasks/s, {count} tasks (median of {len(rounds)})", our_rate,
                      f"Celery, {count} `.delay()` then `.get()`", celery_rate, "tasks/s",
                      "≥ Celery's", all_done and our_rate >= celery_rate),
@@ -612,6 +609,7 @@ async def run(data_dir: Path, options: Options) -> tuple[str, list[summary.Line]
         flood = await throughput(stack, options.count, options.concurrency)
         rounds = await peer_rounds(stack, celery_worker, options)
     finally:
+        celery_app.release()
         celery_worker.stop()
         await floor_worker.stop()
         stack.stop()

@@ -9,6 +9,7 @@ Gossip, mingle and heartbeat are off, as usual for a single worker.
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
@@ -99,6 +100,12 @@ def children(pid: int) -> list[int]:
 
 def configure(redis_url: str) -> None:
     app.conf.update(broker_url=redis_url, result_backend=redis_url)
+
+
+def release() -> None:
+    """Let the kept results go while Redis still answers (not at interpreter exit)."""
+    _kept.clear()
+    gc.collect()
 
 
 def dispatch_once() -> float:
