@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import runtimes, tasks, workflows, wrk
+from bench import runtimes, summary, tasks, workflows, wrk
 from bench.server import Reply, Server, call
 
 ME_QUERY = "{ me { id email name isActive createdAt } }"
@@ -31,6 +31,7 @@ class Measurement:
     request: wrk.Request
     load: wrk.Load
     check: Callable[[Reply], bool]  # is a sample reply the expected one?
+    peer: bool = False  # served by the FastAPI + SQLAlchemy peer, not by NeuroNest
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,13 @@ def measurements(
             is_graphql_me,
         ),
         Measurement(
+            "peer: FastAPI + SQLAlchemy GET /users/me",
+            wrk.Request("GET", "/users/me", headers=auth),
+            load,
+            is_me,
+            peer=True,
+        ),
+        Measurement(
             f"POST /api/auth/login (bcrypt {args.bcrypt_rounds} rounds)",
             wrk.Request(
                 "POST",
@@ -117,12 +125,48 @@ def measure(server: Server, measurement: Measurement, warmup: float) -> Row:
     cpu_before = server.cpu_seconds()
     result = wrk.run(server.url, measurement.request, measurement.load)
     cpu_ms = (server.cpu_seconds() - cpu_before) * 1000 / max(result.requests, 1)
+    return logged(Row(measurement, result, cpu_ms))
+
+
+def combined(rows: list[Row]) -> Row:
+    """Rounds of one measurement as one row: totals, the median round's latencies."""
+    results = [row.result for row in rows]
+    requests = sum(r.requests for r in results)
+    middle = sorted(results, key=lambda r: r.p50_ms)[len(results) // 2]
+    result = wrk.Result(
+        requests=requests,
+        seconds=sum(r.seconds for r in results),
+        non_2xx=sum(r.non_2xx for r in results),
+        socket_errors=sum(r.socket_errors for r in results),
+        p50_ms=middle.p50_ms,
+        p99_ms=middle.p99_ms,
+    )
+    cpu_ms = sum(row.cpu_ms * row.result.requests for row in rows) / max(requests, 1)
+    return Row(rows[0].measurement, result, cpu_ms)
+
+
+def measure_interleaved(
+    servers: tuple[Server, Server], batch: list[Measurement], warmup: float, rounds: int
+) -> list[Row]:
+    """Each measurement of `batch` once per round, in turn, so that load drift on the shared
+    machine hits them alike."""
+    ours, peer = servers
+    done: list[list[Row]] = [[] for _ in batch]
+    for index in range(rounds):
+        for measurement, rows in zip(batch, done, strict=True):
+            server = peer if measurement.peer else ours
+            rows.append(measure(server, measurement, warmup if index == 0 else 0))
+    return [combined(rows) for rows in done]
+
+
+def logged(row: Row) -> Row:
+    measurement, result, cpu_ms = row.measurement, row.result, row.cpu_ms
     log(
         f"{measurement.label}: {result.rps:.1f} req/s, p50 {result.p50_ms:.2f} ms, "
         f"p99 {result.p99_ms:.2f} ms, non-2xx {result.non_2xx}, "
         f"socket errors {result.socket_errors}, server CPU {cpu_ms:.2f} ms/request"
     )
-    return Row(measurement, result, cpu_ms)
+    return row
 
 
 def ratio_cells(value: float, base: float, aim: float, of: str) -> tuple[str, str]:
@@ -131,11 +175,55 @@ def ratio_cells(value: float, base: float, aim: float, of: str) -> tuple[str, st
     return f"{ratio:.0%} of {of}", f"≥ {aim:.0%} ({verdict})"
 
 
+PEER_AIM = 1.5  # REST `me` req/s at least this many times the peer's
+
+
+def summary_lines(rows: list[Row]) -> list[summary.Line]:
+    rest, graphql, peer = (row for row in rows[1:4])
+    peer_label = "FastAPI + SQLAlchemy `/users/me`"
+    return [
+        summary.Line(
+            "REST `GET /api/auth/me` req/s",
+            rest.result.rps,
+            peer_label,
+            peer.result.rps,
+            "req/s",
+            f"≥ {PEER_AIM:g}x the peer",
+            rest.result.rps >= PEER_AIM * peer.result.rps,
+        ),
+        summary.Line(
+            "GraphQL `me` req/s",
+            graphql.result.rps,
+            peer_label,
+            peer.result.rps,
+            "req/s",
+            "",
+        ),
+        summary.Line(
+            "REST `me` server CPU per request",
+            rest.cpu_ms,
+            peer_label,
+            peer.cpu_ms,
+            "ms",
+            "",
+        ),
+        summary.Line(
+            "GraphQL `me` server CPU per request",
+            graphql.cpu_ms,
+            peer_label,
+            peer.cpu_ms,
+            "ms",
+            "",
+        ),
+    ]
+
+
 def table(rows: list[Row]) -> str:
-    healthz, rest, graphql = (row.result for row in rows[:3])
+    healthz, rest, graphql, peer = (row.result for row in rows[:4])
     ratios = {
         1: ratio_cells(rest.rps, healthz.rps, 0.50, "healthz"),
         2: ratio_cells(graphql.rps, rest.rps, 0.70, "REST me"),
+        3: (f"REST me is {rest.rps / peer.rps if peer.rps else 0:.2f}x", f"REST ≥ {PEER_AIM:g}x"),
     }
     lines = [
         "| measurement | req/s | p50 ms | p99 ms | ratio | aim |",
@@ -162,7 +250,9 @@ def notes(rows: list[Row], args: argparse.Namespace, load_before: float) -> str:
         [
             "",
             f"wrk -t1 -c{args.connections} -d{args.duration:g}s --latency, each after a "
-            f"{args.warmup:g} s warm-up (login: -c{args.login_connections}). One server process, "
+            f"{args.warmup:g} s warm-up (login: -c{args.login_connections}); REST, GraphQL and "
+            f"the peer's `me` in {args.rounds} interleaved rounds. One server process (and the "
+            "peer's), "
             f"PostgreSQL and Redis on 127.0.0.1; {os.cpu_count()} CPU cores shared by all of them "
             "and wrk.",
             f"NEURONEST_BCRYPT_ROUNDS={args.bcrypt_rounds} (the production default is 12).",
@@ -179,6 +269,9 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per measurement")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up before each")
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="interleaved rounds of the `me` rows and the peer's"
+    )
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--login-connections", type=int, default=4)
     parser.add_argument("--bcrypt-rounds", type=int, default=12)
@@ -188,6 +281,10 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--tasks", type=int, default=1000, help="tasks for the throughput row")
     parser.add_argument("--task-concurrency", type=int, default=32, help="concurrent task POSTs")
+    parser.add_argument(
+        "--peer-tasks", type=int, default=500, help="tasks per round: ours against Celery's"
+    )
+    parser.add_argument("--peer-rounds", type=int, default=3, help="interleaved throughput rounds")
     return parser.parse_args()
 
 
@@ -209,9 +306,11 @@ def main() -> None:
             data_dir=Path(tmp),
             bcrypt_rounds=args.bcrypt_rounds,
         )
+        peer = server.peer()
         log(f"starting server on {server.url} (bcrypt rounds {args.bcrypt_rounds})")
         try:
             server.start()
+            peer.start()
             email, password = f"bench-{secrets.token_hex(4)}@example.com", secrets.token_urlsafe(16)
             reply = call(
                 server.url + "/api/auth/register",
@@ -221,26 +320,40 @@ def main() -> None:
             if reply.status != 201 or not isinstance(reply.body, dict):
                 raise SystemExit(f"bench: FAILED register: HTTP {reply.status} {reply.body!r}")
             token = reply.body["access_token"]
+            healthz, *me_rows, login = measurements(email, password, token, args)
             rows = [
-                measure(server, m, args.warmup) for m in measurements(email, password, token, args)
+                measure(server, healthz, args.warmup),
+                *measure_interleaved((server, peer), me_rows, args.warmup, args.rounds),
+                measure(server, login, args.warmup),
             ]
         finally:
+            peer.stop()
             server.stop()
-            log("server stopped")
+            log("servers stopped")
     print(table(rows))
     print(notes(rows, args, load_before))
     print()
+    lines = summary_lines(rows)
     with tempfile.TemporaryDirectory(prefix="neuronest-bench-") as tmp:
         docker = os.environ.get("NEURONEST_TEST_DOCKER") == "1"
         print(asyncio.run(runtimes.run(Path(tmp), args.runs, docker)))
     print()
     with tempfile.TemporaryDirectory(prefix="neuronest-bench-") as tmp:
-        print(
-            asyncio.run(tasks.run(Path(tmp), args.task_samples, args.tasks, args.task_concurrency))
+        options = tasks.Options(
+            args.task_samples, args.tasks, args.task_concurrency, args.peer_tasks, args.peer_rounds
         )
+        text, task_lines = asyncio.run(tasks.run(Path(tmp), options))
+        print(text)
+        lines += task_lines
     print()
     with tempfile.TemporaryDirectory(prefix="neuronest-bench-") as tmp:
-        print(asyncio.run(workflows.run(Path(tmp))))
+        text, workflow_lines = asyncio.run(workflows.run(Path(tmp)))
+        print(text)
+        lines += workflow_lines
+    print()
+    print("## NeuroNest next to its peers (same run)")
+    print()
+    print(summary.table(lines))
 
 
 if __name__ == "__main__":

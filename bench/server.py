@@ -57,25 +57,49 @@ class Server:
         self.port = free_port()
         self.url = f"http://{HOST}:{self.port}"
         self.log_path = data_dir / "server.log"
+        self.secret = secrets.token_urlsafe(48)
         self.env = {
             **os.environ,
             "NEURONEST_DATABASE_URL": database_url,
             "NEURONEST_REDIS_URL": redis_url,
-            "NEURONEST_SECRET_KEY": secrets.token_urlsafe(48),
+            "NEURONEST_SECRET_KEY": self.secret,
             "NEURONEST_DATA_DIR": str(data_dir),
             "NEURONEST_BCRYPT_ROUNDS": str(bcrypt_rounds),
         }
+        self.command = [str(NEURONEST), "serve", "--host", HOST, "--port", str(self.port)]
+        self.migrate = True
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self, ready_timeout: float = 60.0) -> None:
-        migrate = subprocess.run(
-            [str(NEURONEST), "migrate"], env=self.env, capture_output=True, text=True, timeout=120
+    def peer(self) -> Server:
+        """The FastAPI + SQLAlchemy `/users/me` peer (bench/peers/users_app.py) on the same
+        database, accepting this server's tokens."""
+        peer = Server(
+            database_url=self.env["NEURONEST_DATABASE_URL"],
+            redis_url=self.env["NEURONEST_REDIS_URL"],
+            data_dir=self.log_path.parent,
+            bcrypt_rounds=4,
         )
-        if migrate.returncode != 0:
-            raise RuntimeError(f"neuronest migrate failed:\n{migrate.stdout}{migrate.stderr}")
+        peer.log_path = self.log_path.with_name("peer.log")
+        peer.env["BENCH_PEER_DATABASE_URL"] = self.env["NEURONEST_DATABASE_URL"]
+        peer.env["BENCH_PEER_SECRET"] = self.secret
+        peer.command = [sys.executable, "-m", "bench.peers.users_app", HOST, str(peer.port)]
+        peer.migrate = False
+        return peer
+
+    def start(self, ready_timeout: float = 60.0) -> None:
+        if self.migrate:
+            migrate = subprocess.run(
+                [str(NEURONEST), "migrate"],
+                env=self.env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            if migrate.returncode != 0:
+                raise RuntimeError(f"neuronest migrate failed:\n{migrate.stdout}{migrate.stderr}")
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
-                [str(NEURONEST), "serve", "--host", HOST, "--port", str(self.port)],
+                self.command,
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -22,6 +22,10 @@ import websockets
 
 from bench.server import HOST, NEURONEST, free_port
 
+# Bare arq's poll delay in the floors: tuned for latency (arq's own default is 0.5 s; NeuroNest's
+# workers are woken at each enqueue and poll only as a fallback).
+FLOOR_POLL_S = 0.02
+
 
 def log(message: str) -> None:
     print(f"bench: {message}", file=sys.stderr, flush=True)

@@ -36,6 +36,7 @@ import random
 import re
 import secrets
 import signal
+import statistics
 import sys
 import tempfile
 import time
@@ -44,10 +45,12 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-from arq.connections import RedisSettings, create_pool
+from arq.connections import ArqRedis, RedisSettings, create_pool
 
+from bench import summary
+from bench.peers import celery_app
 from bench.server import HOST
-from bench.stack import Client, Latency, Stack, cpu_seconds, log
+from bench.stack import FLOOR_POLL_S, Client, Latency, Stack, cpu_seconds, log
 
 TASKS = "/api/orchestration/tasks"
 CALCULATION = {"task_type": "calculation", "input_data": {"expression": "2+2"}}
@@ -128,58 +131,63 @@ def floor_worker(queue: str) -> None:
         queue_name=queue,
         redis_settings=RedisSettings.from_dsn(settings.redis_url),
         after_job_end=report,
-        poll_delay=project.poll_delay_s,
+        poll_delay=FLOOR_POLL_S,
         max_jobs=project.max_jobs,
         queue_read_limit=project.queue_read_limit,
         keep_result=0,
         handle_signals=True,
     )
-    queue_settings = QueueSettings(project.poll_delay_s, project.max_jobs, project.queue_read_limit)
+    queue_settings = QueueSettings(FLOOR_POLL_S, project.max_jobs, project.queue_read_limit)
     print(json.dumps(queue_settings.__dict__), flush=True)
     worker.run()
 
 
-async def measure_floor(env: dict[str, str], samples: int, warmup: int) -> Floor:
-    queue = f"bench:floor:{secrets.token_hex(4)}"
-    pool = await create_pool(RedisSettings.from_dsn(env["NEURONEST_REDIS_URL"]))
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bench.tasks", "floor-worker", queue,
-        env=env, cwd=ROOT, stdout=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        assert process.stdout is not None
-        line = await asyncio.wait_for(process.stdout.readline(), 60)
+class FloorWorker:
+    """The floor worker process and a pool to enqueue on its queue."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.queue = f"bench:floor:{secrets.token_hex(4)}"
+        self.process: asyncio.subprocess.Process | None = None
+        self.pool: ArqRedis | None = None
+        self.settings = QueueSettings(FLOOR_POLL_S, 0, 0)
+
+    async def start(self) -> None:
+        self.pool = await create_pool(RedisSettings.from_dsn(self.env["NEURONEST_REDIS_URL"]))
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bench.tasks", "floor-worker", self.queue,
+            env=self.env, cwd=ROOT, stdout=asyncio.subprocess.PIPE,
+            stdin=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        assert self.process.stdout is not None
+        line = await asyncio.wait_for(self.process.stdout.readline(), 60)
         if not line:
-            raise RuntimeError(f"floor worker exited ({await process.wait()})")
-        settings = QueueSettings(**json.loads(line))
-        started: list[float] = []
-        completed: list[float] = []
-        for index in range(warmup + samples):
-            await asyncio.sleep(random.uniform(0, settings.poll_delay_s))
-            began = time.perf_counter()
-            await pool.enqueue_job("mark", _queue_name=queue)
-            reply = await pool.blpop([done_key(queue)], timeout=int(WAIT_S))
-            if reply is None:
-                raise RuntimeError(f"floor job not done after {WAIT_S:g} s")
-            job_started, job_finished = json.loads(reply[1])
-            if index >= warmup:
-                started.append(job_started - began)
-                completed.append(job_finished - began)
-    finally:
-        if process.returncode is None:
+            raise RuntimeError(f"floor worker exited ({await self.process.wait()})")
+        self.settings = QueueSettings(**json.loads(line))
+
+    async def sample(self) -> tuple[float, float]:
+        """Enqueue → job started, enqueue → job finished (seconds)."""
+        assert self.pool is not None
+        began = time.perf_counter()
+        await self.pool.enqueue_job("mark", _queue_name=self.queue)
+        reply = await self.pool.blpop([done_key(self.queue)], timeout=int(WAIT_S))
+        if reply is None:
+            raise RuntimeError(f"floor job not done after {WAIT_S:g} s")
+        job_started, job_finished = json.loads(reply[1])
+        return job_started - began, job_finished - began
+
+    async def stop(self) -> None:
+        process = self.process
+        if process is not None and process.returncode is None:
             process.terminate()
             try:
                 await asyncio.wait_for(process.wait(), 15)
             except TimeoutError:
                 process.kill()
                 await process.wait()
-        await pool.delete(queue, done_key(queue), f"{queue}:health-check")
-        await pool.aclose()
-    return Floor(
-        Latency("bare arq job: enqueue → job started", started),
-        Latency("bare arq job: enqueue → job finished", completed),
-        settings,
-    )
+        if self.pool is not None:
+            await self.pool.delete(self.queue, done_key(self.queue), f"{self.queue}:health-check")
+            await self.pool.aclose()
 
 
 # --- dispatch ----------------------------------------------------------------------------------
@@ -270,31 +278,63 @@ async def dispatch_once(client: Client, updates: Updates) -> tuple[float, float,
 
 
 async def measure_dispatch(
-    client: Client, samples: int, warmup: int, poll_delay_s: float
-) -> Dispatch:
+    client: Client, floor_worker: FloorWorker, samples: int, warmup: int
+) -> tuple[Dispatch, Floor, Latency]:
+    """Ours, Celery's and bare arq's samples in turn (the order rotating), so that load drift on
+    a shared machine hits all three alike; each after a random pause of up to the floor's poll
+    delay, so that the floor's samples do not lock onto its polling phase."""
     answered: list[float] = []
     running: list[float] = []
     completed: list[float] = []
+    celery: list[float] = []
+    started: list[float] = []
+    finished: list[float] = []
     late = 0
     async with client.websocket() as socket:
         updates = Updates(socket)
+
+        async def ours(keep: bool) -> None:
+            nonlocal late
+            sample = await dispatch_once(client, updates)
+            if keep:
+                answered.append(sample[0])
+                running.append(sample[1])
+                completed.append(sample[2])
+                late += sample[3]
+
+        async def peer(keep: bool) -> None:
+            # Celery's client is synchronous: called on the loop, nothing else runs meanwhile.
+            seconds = celery_app.dispatch_once()
+            if keep:
+                celery.append(seconds)
+
+        async def floor(keep: bool) -> None:
+            sample = await floor_worker.sample()
+            if keep:
+                started.append(sample[0])
+                finished.append(sample[1])
+
+        kinds = [ours, peer, floor]
         try:
             for index in range(warmup + samples):
-                await asyncio.sleep(random.uniform(0, poll_delay_s))
-                sample = await dispatch_once(client, updates)
-                if index >= warmup:
-                    answered.append(sample[0])
-                    running.append(sample[1])
-                    completed.append(sample[2])
-                    late += sample[3]
+                shift = index % len(kinds)
+                for kind in kinds[shift:] + kinds[:shift]:
+                    await asyncio.sleep(random.uniform(0, FLOOR_POLL_S))
+                    await kind(index >= warmup)
         finally:
             await updates.close()
-    return Dispatch(
+    dispatch = Dispatch(
         Latency("POST answered (201, status created)", answered),
         Latency("POST → subscriber sees `running`", running),
         Latency("POST → subscriber sees `completed`", completed),
         late,
     )
+    floor_result = Floor(
+        Latency("bare arq job: enqueue → job started", started),
+        Latency("bare arq job: enqueue → job finished", finished),
+        floor_worker.settings,
+    )
+    return dispatch, floor_result, Latency("Celery `.delay().get()`", celery)
 
 
 # --- throughput --------------------------------------------------------------------------------
@@ -402,7 +442,7 @@ DISPATCH_AIM_RATIO = 3.0
 THROUGHPUT_AIM = 300.0
 
 
-def table(floor: Floor, dispatch: Dispatch, flood: Throughput) -> str:
+def table(floor: Floor, dispatch: Dispatch, celery: Latency, flood: Throughput) -> str:
     running_ratio = dispatch.running.p50 / floor.started.p50 if floor.started.p50 else 0.0
     completed_ratio = dispatch.completed.p50 / floor.completed.p50 if floor.completed.p50 else 0.0
     ok = dispatch.running.p50 <= DISPATCH_AIM_MS and running_ratio <= DISPATCH_AIM_RATIO
@@ -419,6 +459,8 @@ def table(floor: Floor, dispatch: Dispatch, flood: Throughput) -> str:
         f"| {dispatch.completed.label} | {dispatch.completed.p50:.1f} "
         f"| {dispatch.completed.p95:.1f} | {floor.completed.p50:.1f} (job finished) "
         f"| {completed_ratio:.2f}x | |",
+        f"| {celery.label} (peer) | {celery.p50:.1f} | {celery.p95:.1f} | | "
+        f"| ours (`completed`) ≤ Celery |",
         f"| {dispatch.answered.label} | {dispatch.answered.p50:.1f} "
         f"| {dispatch.answered.p95:.1f} | | | |",
         f"| {floor.started.label} | {floor.started.p50:.1f} | {floor.started.p95:.1f} "
@@ -436,6 +478,58 @@ def table(floor: Floor, dispatch: Dispatch, flood: Throughput) -> str:
     return "\n".join(lines)
 
 
+@dataclass(frozen=True)
+class PeerRound:
+    ours: Throughput
+    celery_s: float  # first `.delay()` to the last `.get()`
+    celery_sent_s: float
+    celery_cpu_s: float
+
+
+def rate(flood: Throughput) -> float:
+    return flood.completed / flood.total_s if flood.total_s > 0 else 0.0
+
+
+def peer_table(rounds: list[PeerRound]) -> str:
+    lines = [
+        "| round | ours: tasks/s | ours: CPU ms/task (API + worker) "
+        "| Celery: tasks/s | Celery: CPU ms/task (worker) |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for index, r in enumerate(rounds, 1):
+        count = r.ours.count
+        lines.append(
+            f"| {index} | {rate(r.ours):,.0f}"
+            f"{'' if r.ours.completed == count else ' (INCOMPLETE)'} "
+            f"| {(r.ours.api_cpu_s + r.ours.worker_cpu_s) * 1000 / count:.2f} "
+            f"| {count / r.celery_s:,.0f} | {r.celery_cpu_s * 1000 / count:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def summary_lines(
+    dispatch: Dispatch, floor: Floor, celery: Latency, rounds: list[PeerRound]
+) -> list[summary.Line]:
+    ours = dispatch.completed
+    count = rounds[0].ours.count
+    our_rate = statistics.median([rate(r.ours) for r in rounds])
+    celery_rate = statistics.median([count / r.celery_s for r in rounds])
+    all_done = all(r.ours.completed == count for r in rounds)
+    return [
+        summary.Line("task dispatch p50 (REST → completed)", ours.p50, "Celery `.delay().get()`",
+                     celery.p50, "ms", "≤ Celery's", ours.p50 <= celery.p50),
+        summary.Line("task dispatch p95 (REST → completed)", ours.p95, "Celery `.delay().get()`",
+                     celery.p95, "ms", ""),
+        summary.Line("task dispatch p50 (REST → completed)", ours.p50,
+                     "bare arq job (enqueue → finished)", floor.completed.p50, "ms", ""),
+        summary.Line("task dispatch p95 (REST → completed)", ours.p95,
+                     "bare arq job (enqueue → finished)", floor.completed.p95, "ms", ""),
+        summary.Line(f"tasks/s, {count} tasks (median of {len(rounds)})", our_rate,
+                     f"Celery, {count} `.delay()` then `.get()`", celery_rate, "tasks/s",
+                     "≥ Celery's", all_done and our_rate >= celery_rate),
+    ]  # fmt: skip
+
+
 def notes(
     floor: Floor, dispatch: Dispatch, flood: Throughput, samples: int, load: tuple[float, float]
 ) -> str:
@@ -445,10 +539,12 @@ def notes(
     return "\n".join(
         [
             "",
-            f"Dispatch and floor: {samples} samples each, one at a time, after a warm-up, each "
-            f"after a random pause of up to one poll delay. Worker queue settings (the project's, "
-            f"also the floor's): poll delay {settings.poll_delay_s * 1000:g} ms, max jobs "
-            f"{settings.max_jobs}, read limit {settings.queue_read_limit}.",
+            f"Dispatch, Celery and floor: {samples} samples each, interleaved (ours, Celery's, "
+            "bare arq's in turn, the order rotating), one at a time after a warm-up, each after "
+            "a random pause of up to the floor's poll delay. The floor's queue settings: poll "
+            f"delay {settings.poll_delay_s * 1000:g} ms (NeuroNest's worker is woken at each "
+            f"enqueue instead), max jobs {settings.max_jobs}, read limit "
+            f"{settings.queue_read_limit} (the project worker's).",
             f"The subscriber joins once the POST has answered; in {dispatch.late} of {samples} "
             "samples the task had already started by then, and its first message's arrival "
             "counts for `running` too.",
@@ -465,30 +561,73 @@ def notes(
     )
 
 
-async def run(data_dir: Path, samples: int, count: int, concurrency: int) -> str:
+@dataclass(frozen=True)
+class Options:
+    samples: int  # dispatch samples each: ours, Celery's, bare arq's
+    count: int  # tasks of the throughput row
+    concurrency: int  # concurrent POSTs
+    peer_count: int  # tasks per round against Celery
+    peer_rounds: int
+
+
+async def peer_rounds(
+    stack: Stack, worker: celery_app.CeleryWorker, options: Options
+) -> list[PeerRound]:
+    rounds = []
+    for index in range(options.peer_rounds):
+        log(f"tasks: round {index + 1}: {options.peer_count} tasks, ours then Celery's")
+        ours = await throughput(stack, options.peer_count, options.concurrency)
+        cpu_before = worker.cpu_seconds()
+        celery_s, sent_s = celery_app.throughput(options.peer_count)
+        rounds.append(PeerRound(ours, celery_s, sent_s, worker.cpu_seconds() - cpu_before))
+    return rounds
+
+
+async def run(data_dir: Path, options: Options) -> tuple[str, list[summary.Line]]:
     load_before = os.getloadavg()[0]
     stack = Stack("sandbox", data_dir, name="tasks")
-    log(f"tasks: floor, {samples} bare arq jobs")
-    floor = await measure_floor(stack.env, samples, warmup=5)
-    log(f"tasks: floor p50 started {floor.started.p50:.1f} ms; starting a stack")
-    stack.start()
+    floor_worker = FloorWorker(stack.env)
+    celery_worker = celery_app.CeleryWorker(
+        stack.env["NEURONEST_REDIS_URL"], data_dir / "celery.log"
+    )
+    log("tasks: starting a stack, a bare arq worker and a Celery worker")
     try:
+        stack.start()
+        await floor_worker.start()
+        celery_worker.start()
         client = Client(stack)
         await client.login()
-        log(f"tasks: dispatch, {samples} calculation tasks")
-        poll_delay = floor.settings.poll_delay_s
-        dispatch = await measure_dispatch(client, samples, warmup=10, poll_delay_s=poll_delay)
+        log(f"tasks: dispatch, {options.samples} samples each of ours, Celery's, bare arq's")
+        dispatch, floor, celery = await measure_dispatch(
+            client, floor_worker, options.samples, warmup=10
+        )
         await client.http.aclose()
-        log(f"tasks: dispatch p50 running {dispatch.running.p50:.1f} ms; {count} tasks")
-        flood = await throughput(stack, count, concurrency)
+        log(
+            f"tasks: dispatch p50 completed {dispatch.completed.p50:.1f} ms, Celery "
+            f"{celery.p50:.1f} ms, bare arq {floor.completed.p50:.1f} ms; {options.count} tasks"
+        )
+        flood = await throughput(stack, options.count, options.concurrency)
+        rounds = await peer_rounds(stack, celery_worker, options)
     finally:
+        celery_app.release()
+        celery_worker.stop()
+        await floor_worker.stop()
         stack.stop()
     log(f"tasks: {flood.completed} completed in {flood.total_s:.2f} s")
-    return (
-        table(floor, dispatch, flood)
-        + "\n"
-        + notes(floor, dispatch, flood, samples, (load_before, os.getloadavg()[0]))
+    text = "\n".join(
+        [
+            table(floor, dispatch, celery, flood),
+            notes(floor, dispatch, flood, options.samples, (load_before, os.getloadavg()[0])),
+            "",
+            f"Throughput against Celery: {options.peer_count} tasks per round, ours (REST, "
+            f"{options.concurrency} concurrent POSTs, until every row is finished) then Celery's "
+            "(`.delay()` each from one client, then `.get()` each), one worker each "
+            "(Celery: prefork, concurrency 1; CPU of its parent and child).",
+            "",
+            peer_table(rounds),
+        ]
     )
+    return text, summary_lines(dispatch, floor, celery, rounds)
 
 
 def main() -> None:
@@ -499,10 +638,13 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=200, help="dispatch and floor samples")
     parser.add_argument("--tasks", type=int, default=1000, help="tasks for the throughput row")
     parser.add_argument("--concurrency", type=int, default=32, help="concurrent POSTs")
+    parser.add_argument("--peer-tasks", type=int, default=500, help="tasks per round vs Celery")
+    parser.add_argument("--peer-rounds", type=int, default=3, help="rounds against Celery")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    options = Options(args.samples, args.tasks, args.concurrency, args.peer_tasks, args.peer_rounds)
     with tempfile.TemporaryDirectory(prefix="neuronest-bench-") as tmp:
-        print(asyncio.run(run(Path(tmp), args.samples, args.tasks, args.concurrency)))
+        print(asyncio.run(run(Path(tmp), options))[0])
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from aiosmtpd.controller import Controller
 
-from tests.harness import Stack, base_env, free_port
+from tests.harness import Stack, base_env, free_port, fresh_database
 from tests.llm.fake_llm import FakeLLM
 
 DATABASE_URL = os.environ.get("NEURONEST_TEST_DATABASE_URL")
@@ -66,16 +66,7 @@ def _llm_env(llm: FakeLLM) -> dict[str, str]:
 def _postgres_stack(workdir: Path, mailbox: Mailbox, llm: FakeLLM, **overrides: str) -> Stack:
     if not DATABASE_URL or not REDIS_URL:
         pytest.skip("NEURONEST_TEST_DATABASE_URL / NEURONEST_TEST_REDIS_URL not set (make test)")
-    database = f"t_{uuid.uuid4().hex[:12]}"
-    import asyncpg
-
-    async def create() -> None:
-        connection = await asyncpg.connect(DATABASE_URL)
-        await connection.execute(f'CREATE DATABASE "{database}"')
-        await connection.close()
-
-    asyncio.run(create())
-    url = DATABASE_URL.rsplit("/", 1)[0] + f"/{database}"
+    url = fresh_database(DATABASE_URL)
     backend = "docker" if os.environ.get("NEURONEST_TEST_DOCKER") == "1" else "sandbox"
     env = base_env(
         workdir,

@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,23 @@ from typing import Any
 import httpx
 
 STARTUP_TIMEOUT = 60.0
+
+
+def fresh_database(server_url: str) -> str:
+    """A new, empty PostgreSQL database on the server of `server_url`; its URL."""
+    import asyncio
+
+    import asyncpg
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+
+    async def create() -> None:
+        connection = await asyncpg.connect(server_url)
+        await connection.execute(f'CREATE DATABASE "{name}"')
+        await connection.close()
+
+    asyncio.run(create())
+    return server_url.rsplit("/", 1)[0] + f"/{name}"
 
 
 def free_port() -> int:
