@@ -99,18 +99,20 @@ async def _remove_strays() -> None:
         held = await backend.managed()
         if not held:
             continue
-        live = {
-            str(handle)
-            for handle in await Runtime.filter(
-                container_id__in=list(held), status__in=ACTIVE
-            ).values_list("container_id", flat=True)
-        }
+        # Starting runs first: one that moves on to running between the two reads is then in
+        # `live` (its container id is set by the same update), never in neither.
         runtime_ids = [r for r in set(held.values()) if not r.startswith(SNIPPET_PREFIX)]
         starting = {
             str(v)
             for v in await Runtime.filter(
                 id__in=runtime_ids, status=RuntimeStatus.STARTING
             ).values_list("id", flat=True)
+        }
+        live = {
+            str(handle)
+            for handle in await Runtime.filter(
+                container_id__in=list(held), status__in=ACTIVE
+            ).values_list("container_id", flat=True)
         }
         for handle, runtime_id in held.items():
             if runtime_id.startswith(SNIPPET_PREFIX):  # code run by a task, not a runtime
