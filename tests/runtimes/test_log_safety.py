@@ -122,7 +122,7 @@ async def test_refused_batch_is_dropped_with_a_system_line_and_the_run_ends_true
 
 
 BURN = "import sys, time\nend = time.monotonic() + float(sys.argv[1])\nwhile time.monotonic() < end:\n    pass\n"  # noqa: E501
-RUNS = 40
+RUNS = {"sandbox": 40, "docker": 20}  # a container start costs far more CPU than a sandbox
 PROBE_BUDGET = 1.0
 
 
@@ -164,7 +164,8 @@ async def test_many_short_runs_under_cpu_load_leave_the_server_answering(
     api: httpx.AsyncClient, account: Account, stack: Stack
 ) -> None:
     prober = Prober(stack.url, await register(api, "Bystander"))
-    runtimes = [await make_runtime(api, account, "print('done')") for _ in range(RUNS)]
+    runs = RUNS[stack.backend]
+    runtimes = [await make_runtime(api, account, "print('done')") for _ in range(runs)]
     burners = [subprocess.Popen([sys.executable, "-c", BURN, "240"]) for _ in range(2)]
     probing = asyncio.create_task(prober.run())
     clients = []
@@ -172,7 +173,7 @@ async def test_many_short_runs_under_cpu_load_leave_the_server_answering(
         for runtime in runtimes:
             clients.append(await subscribe_logs(stack, account, runtime["id"], stack.urls[-1]))
         await asyncio.gather(*(start(api, account, r["id"]) for r in runtimes))
-        seen = await asyncio.gather(*(collect_logs(c, "exited with code", 180) for c in clients))
+        seen = await asyncio.gather(*(collect_logs(c, "exited with code", 300) for c in clients))
         finals = [await wait_status(api, account, r["id"], FINAL, 120) for r in runtimes]
     finally:
         prober.stopping.set()
@@ -182,7 +183,7 @@ async def test_many_short_runs_under_cpu_load_leave_the_server_answering(
         for client in clients:
             await client.close()
         await probing
-    assert [f["status"] for f in finals] == ["completed"] * RUNS
+    assert [f["status"] for f in finals] == ["completed"] * runs
     assert all(output(lines) == ["done"] for lines in seen)
     assert prober.slow == [], f"{len(prober.slow)} of {prober.answered} probes: {prober.slow}"
     assert prober.answered >= 10
