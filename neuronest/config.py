@@ -63,7 +63,8 @@ class Settings(BaseSettings):
     max_input_bytes: int = Field(1024 * 1024, gt=0)
     max_object_bytes: int = Field(64 * 1024, gt=0)
     max_rendered_input_bytes: int = Field(1024 * 1024, gt=0)
-    max_result_bytes: int = Field(1024 * 1024, gt=0)
+    # Room for the largest formatting output (8,000,000 characters of mostly ASCII).
+    max_result_bytes: int = Field(8 * 1024 * 1024, gt=0)
 
     # Per-user quotas, enforced under a lock on the owning row.
     max_projects_per_user: int = Field(100, gt=0)

@@ -13,7 +13,8 @@ from tests.orchestration.helpers import run_task, wait_task
 
 WORKFLOWS = "/api/orchestration/workflows"
 TASKS = "/api/orchestration/tasks"
-LIMIT = 1024 * 1024  # the default NEURONEST_MAX_RENDERED_INPUT_BYTES and MAX_RESULT_BYTES
+LIMIT = 1024 * 1024  # the default NEURONEST_MAX_RENDERED_INPUT_BYTES
+RESULT_LIMIT = 8 * 1024 * 1024  # the default NEURONEST_MAX_RESULT_BYTES
 
 
 async def workflow(api: httpx.AsyncClient, account: Account, steps: list[dict]) -> str:  # type: ignore[type-arg]
@@ -86,11 +87,11 @@ async def test_a_step_result_that_renders_a_huge_input_fails_that_step(
 async def test_a_result_over_the_limit_is_stored_cut(
     api: httpx.AsyncClient, account: Account, fake_llm: FakeLLM
 ) -> None:
-    fake_llm.script(turns.text("z" * (LIMIT + 200_000), chunk=0))
+    fake_llm.script(turns.text("z" * (RESULT_LIMIT + 200_000), chunk=0))
     task = await run_task(api, account, task_type="text_generation", input_data={"prompt": "a lot"})
     assert task["status"] == "completed", task
     assert task["result"]["truncated"] is True
-    assert 0 < len(task["result"]["text"]) <= LIMIT
+    assert 0 < len(task["result"]["text"]) <= RESULT_LIMIT
     assert "byte limit" in task["result"]["note"]
     listed = await api.get(TASKS, headers=account.headers)
     assert listed.status_code == 200

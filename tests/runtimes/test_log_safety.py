@@ -143,11 +143,15 @@ class Prober:
             made = await client.post(
                 "/api/projects", json={"name": "probe"}, headers=self.account.headers
             )
+            assert made.status_code == 201, made.text
+            gone = await client.delete(
+                f"/api/projects/{made.json()['id']}", headers=self.account.headers
+            )
         except httpx.HTTPError as error:
             self.slow.append(f"{type(error).__name__} after {time.monotonic() - begun:.2f} s")
             return
         assert me.status_code == 200, me.text
-        assert made.status_code == 201, made.text
+        assert gone.status_code == 200, gone.text
         self.answered += 1
 
     async def run(self) -> None:
