@@ -1,4 +1,4 @@
-"""`neuronest serve | worker | migrate`."""
+"""`neuronest serve | worker | migrate | user`."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import logging
 
-from neuronest.config import get_settings
+from neuronest.config import Settings, get_settings
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -18,6 +18,9 @@ def main(argv: list[str] | None = None) -> None:
     serve.add_argument("--workers", type=int, default=1, help="API processes")
     commands.add_parser("worker", help="run background jobs from Redis (arq)")
     commands.add_parser("migrate", help="apply database migrations")
+    user = commands.add_parser("user", help="activate or deactivate an account")
+    user.add_argument("action", choices=["activate", "deactivate"])
+    user.add_argument("email")
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -43,10 +46,28 @@ def main(argv: list[str] | None = None) -> None:
             access_log=False,
             ws="websockets-sansio",
         )
+    elif args.command == "user":
+        asyncio.run(_set_active(settings, args.email, args.action == "activate"))
     elif args.command == "worker":
         from neuronest.jobs.worker import build_worker
 
         build_worker(settings).run()
+
+
+async def _set_active(settings: Settings, email: str, active: bool) -> None:
+    from neuronest.auth.service import set_active
+    from neuronest.errors import AppError
+    from neuronest.services import Services
+
+    services = Services(settings)
+    await services.start()
+    try:
+        user = await set_active(email=email, active=active)
+    except AppError as error:
+        raise SystemExit(f"neuronest: {error.message}") from None
+    finally:
+        await services.close()
+    print(f"{user.email} is {'active' if user.is_active else 'inactive'}")
 
 
 if __name__ == "__main__":

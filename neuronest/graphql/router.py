@@ -9,6 +9,7 @@ from strawberry.types.unset import UnsetType
 from neuronest.errors import AppError
 from neuronest.graphql.context import Context
 from neuronest.graphql.schema import schema
+from neuronest.graphql.ws import SessionCheckedHandler
 
 
 async def get_context(connection: HTTPConnection) -> Context:
@@ -16,6 +17,8 @@ async def get_context(connection: HTTPConnection) -> Context:
 
 
 class NeuroNestGraphQLRouter(GraphQLRouter[Context, None]):
+    graphql_transport_ws_handler_class = SessionCheckedHandler
+
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         """Websockets authenticate once, by `{"Authorization": "Bearer ..."}` in connection_init."""
         try:
