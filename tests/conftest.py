@@ -63,7 +63,8 @@ def _llm_env(llm: FakeLLM) -> dict[str, str]:
     }
 
 
-def _postgres_stack(workdir: Path, mailbox: Mailbox, llm: FakeLLM) -> Stack:
+def fresh_database() -> str:
+    """The URL of a new, empty PostgreSQL database (skips without `make test`'s services)."""
     if not DATABASE_URL or not REDIS_URL:
         pytest.skip("NEURONEST_TEST_DATABASE_URL / NEURONEST_TEST_REDIS_URL not set (make test)")
     database = f"t_{uuid.uuid4().hex[:12]}"
@@ -75,7 +76,11 @@ def _postgres_stack(workdir: Path, mailbox: Mailbox, llm: FakeLLM) -> Stack:
         await connection.close()
 
     asyncio.run(create())
-    url = DATABASE_URL.rsplit("/", 1)[0] + f"/{database}"
+    return DATABASE_URL.rsplit("/", 1)[0] + f"/{database}"
+
+
+def _postgres_stack(workdir: Path, mailbox: Mailbox, llm: FakeLLM) -> Stack:
+    url = fresh_database()
     backend = "docker" if os.environ.get("NEURONEST_TEST_DOCKER") == "1" else "sandbox"
     env = base_env(
         workdir,
