@@ -1,4 +1,4 @@
-"""`neuronest serve | worker | migrate`."""
+"""`neuronest serve | worker | migrate | user`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import asyncio
 import logging
 import sys
 
-from neuronest.config import get_settings
+from neuronest.config import Settings, get_settings
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -19,6 +19,9 @@ def main(argv: list[str] | None = None) -> None:
     serve.add_argument("--workers", type=int, default=1, help="API processes")
     commands.add_parser("worker", help="run background jobs from Redis (arq)")
     commands.add_parser("migrate", help="apply database migrations")
+    user = commands.add_parser("user", help="activate or deactivate an account")
+    user.add_argument("action", choices=["activate", "deactivate"])
+    user.add_argument("email")
     args = parser.parse_args(argv)
 
     settings = get_settings()
@@ -57,10 +60,28 @@ def main(argv: list[str] | None = None) -> None:
             proxy_headers=bool(settings.trusted_proxies),
             forwarded_allow_ips=settings.trusted_proxies,
         )
+    elif args.command == "user":
+        asyncio.run(_set_active(settings, args.email, args.action == "activate"))
     elif args.command == "worker":
         from neuronest.jobs.worker import build_worker
 
         build_worker(settings).run()
+
+
+async def _set_active(settings: Settings, email: str, active: bool) -> None:
+    from neuronest.auth.service import set_active
+    from neuronest.errors import AppError
+    from neuronest.services import Services
+
+    services = Services(settings)
+    await services.start()
+    try:
+        user = await set_active(email=email, active=active)
+    except AppError as error:
+        raise SystemExit(f"neuronest: {error.message}") from None
+    finally:
+        await services.close()
+    print(f"{user.email} is {'active' if user.is_active else 'inactive'}")
 
 
 if __name__ == "__main__":

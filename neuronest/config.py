@@ -51,6 +51,16 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     graphql_max_depth: int = Field(12, gt=0)
+    # Each GraphQL document (one HTTP request or one websocket operation) is measured before
+    # anything runs; see docs/wsbudget.md.
+    graphql_max_cost: int = Field(50_000, gt=0)
+    graphql_max_root_fields: int = Field(50, gt=0)
+    graphql_max_aliases: int = Field(100, ge=0)
+    graphql_max_field_repeats: int = Field(10, gt=0)
+    graphql_max_tokens: int = Field(3_000, gt=0)
+    # An open websocket re-reads its session this often (besides every operation and every
+    # revocation event), so changes made directly in the database reach it too.
+    ws_session_recheck_interval: float = Field(60.0, gt=0)
 
     max_file_bytes: int = Field(1024 * 1024, gt=0)
     max_project_bytes: int = Field(16 * 1024 * 1024, gt=0)

@@ -67,8 +67,32 @@ class Unavailable(AppError):
     code = "UNAVAILABLE"
 
 
+class TooCostly(AppError):
+    """A GraphQL document over its budget (cost, depth, password mutations): refused unrun."""
+
+    status = 422
+    code = "QUERY_TOO_COSTLY"
+
+
+class TooManyFields(AppError):
+    """A GraphQL document with too many root fields, aliases or repeats of one field."""
+
+    status = 422
+    code = "TOO_MANY_FIELDS"
+
+
 CODE_TO_ERROR: dict[str, type[AppError]] = {
     cls.code: cls
-    for cls in (NotFound, Forbidden, Conflict, Invalid, Unauthenticated, RateLimited, Unavailable)
+    for cls in (
+        NotFound,
+        Forbidden,
+        Conflict,
+        Invalid,
+        Unauthenticated,
+        RateLimited,
+        Unavailable,
+        TooCostly,
+        TooManyFields,
+    )
 }
 INTERNAL_CODE = "INTERNAL_SERVER_ERROR"

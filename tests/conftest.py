@@ -12,7 +12,8 @@ import httpx
 import pytest
 from aiosmtpd.controller import Controller
 
-from tests.harness import Stack, base_env, free_port, fresh_database
+from tests.harness import Stack, base_env, free_port
+from tests.harness import fresh_database as harness_fresh_database
 from tests.llm.fake_llm import FakeLLM
 
 DATABASE_URL = os.environ.get("NEURONEST_TEST_DATABASE_URL")
@@ -63,10 +64,15 @@ def _llm_env(llm: FakeLLM) -> dict[str, str]:
     }
 
 
-def _postgres_stack(workdir: Path, mailbox: Mailbox, llm: FakeLLM, **overrides: str) -> Stack:
+def fresh_database() -> str:
+    """The URL of a new, empty PostgreSQL database (skips without `make test`'s services)."""
     if not DATABASE_URL or not REDIS_URL:
         pytest.skip("NEURONEST_TEST_DATABASE_URL / NEURONEST_TEST_REDIS_URL not set (make test)")
-    url = fresh_database(DATABASE_URL)
+    return harness_fresh_database(DATABASE_URL)
+
+
+def _postgres_stack(workdir: Path, mailbox: Mailbox, llm: FakeLLM, **overrides: str) -> Stack:
+    url = fresh_database()
     backend = "docker" if os.environ.get("NEURONEST_TEST_DOCKER") == "1" else "sandbox"
     env = base_env(
         workdir,

@@ -11,6 +11,11 @@ from neuronest.auth.models import User as UserRow
 from neuronest.graphql.context import Context
 from neuronest.graphql.types import Message
 
+# Each hashes a password or sends a mail: a document may hold only one of them.
+EXPENSIVE_MUTATIONS = frozenset(
+    {"login", "register", "changePassword", "resetPassword", "forgotPassword"}
+)
+
 
 @strawberry.type
 class User:

@@ -13,7 +13,7 @@ from tortoise.transactions import in_transaction
 
 from neuronest.auth.models import PasswordResetToken, RevokedToken, User
 from neuronest.config import rate_limit
-from neuronest.errors import Conflict, Forbidden, Invalid, Unauthenticated
+from neuronest.errors import AppError, Conflict, Forbidden, Invalid, NotFound, Unauthenticated
 from neuronest.kit.ratelimit import per_window
 from neuronest.kit.security import (
     BCRYPT_MAX_BYTES,
@@ -172,12 +172,15 @@ async def authenticate(token: str) -> Session:
         .annotate(revoked=Subquery(RevokedToken.filter(jti=claims.jti).values("jti")))
         .first()
     )
-    if user is None or user.token_version != claims.version:
+    if user is None:
+        raise Unauthenticated("Invalid or expired token")
+    # Deactivation also revokes every token: an inactive account says so rather than "revoked".
+    if not user.is_active:
+        raise Forbidden("This account is inactive")
+    if user.token_version != claims.version:
         raise Unauthenticated("Invalid or expired token")
     if getattr(user, "revoked", None) is not None:
         raise Unauthenticated("Token has been revoked")
-    if not user.is_active:
-        raise Forbidden("This account is inactive")
     return Session(user=user, claims=claims)
 
 
@@ -237,12 +240,39 @@ async def logout(*, session: Session) -> None:
 
 
 def is_revoked_by(event: dict[str, object], claims: TokenClaims) -> bool:
-    if event.get("type") != "revoked":
+    if event.get("type") not in ("revoked", "deactivated"):
         return False
     if event.get("jti") == claims.jti:
         return True
     below = event.get("below_version")
     return isinstance(below, int) and claims.version < below
+
+
+def session_end(event: dict[str, object], claims: TokenClaims) -> AppError | None:
+    """Why an event of the user's auth channel ends the session of `claims`, if it does."""
+    if not is_revoked_by(event, claims):
+        return None
+    if event.get("type") == "deactivated":
+        return Forbidden("This account is inactive")
+    return Unauthenticated("Token has been revoked")
+
+
+async def set_active(*, email: str, active: bool) -> User:
+    """Deactivation refuses the account's logins and revokes every token it holds, ending its
+    open websockets at once; reactivation lets it log in again (with new tokens)."""
+    user = await User.get_or_none(email=normalize_email(email))
+    if user is None:
+        raise NotFound("No user with this email")
+    if active:
+        await User.filter(id=user.id).update(is_active=True)
+    else:
+        await User.filter(id=user.id).update(is_active=False, token_version=F("token_version") + 1)
+    await user.refresh_from_db(fields=["is_active", "token_version"])
+    if not active:
+        await services().bus.publish(
+            auth_channel(user.id), {"type": "deactivated", "below_version": user.token_version}
+        )
+    return user
 
 
 async def forgot_password(*, email: str, client: str) -> str:

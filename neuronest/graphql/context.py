@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any, NoReturn
 
 from starlette.requests import HTTPConnection
 from strawberry.fastapi import BaseContext
 
 from neuronest.auth import service as auth
 from neuronest.auth.models import User
-from neuronest.errors import Unauthenticated
+from neuronest.errors import AppError, Unauthenticated
 from neuronest.events.bus import Message, Subscription
 from neuronest.kit.security import TokenClaims
 from neuronest.services import services
@@ -31,6 +34,8 @@ class Context(BaseContext):
         self.connection_params: dict[str, Any] | None = None
         self._session: auth.Session | None = None
         self.client = connection.client.host if connection and connection.client else "unknown"
+        # Set by a websocket connection: closes it when its session ends.
+        self.end_connection: Callable[[AppError], None] | None = None
 
     def _token(self) -> str | None:
         if self.connection_params is not None:
@@ -48,11 +53,24 @@ class Context(BaseContext):
             self._session = await auth.authenticate(token)
         return self._session
 
+    async def recheck(self) -> auth.Session:
+        """The session read afresh: a websocket serves many operations with one token."""
+        self._session = None
+        return await self.session()
+
     async def user(self) -> User:
         return (await self.session()).user
 
+    async def session_ended(self, error: AppError) -> NoReturn:
+        """Over a websocket the connection closes, cancelling this operation before it sends
+        anything more; elsewhere the error ends the operation."""
+        if self.end_connection is not None:
+            self.end_connection(error)
+            await asyncio.Event().wait()
+        raise error
+
     async def live(self, *channels: str) -> Live:
-        """Events of `channels` from now on, until the session's token is revoked."""
+        """Events of `channels` from now on, until the session's token is revoked or expires."""
         session = await self.session()
         revocations = auth.auth_channel(session.user.id)
         subscription = await services().bus.subscribe(revocations, *channels)
@@ -62,13 +80,16 @@ class Context(BaseContext):
         except BaseException:
             subscription.close()
             raise
-        return Live(subscription, session.claims, revocations)
+        return Live(self, subscription, session.claims, revocations)
 
 
 class Live:
-    """A subscription that raises Unauthenticated when its token is revoked."""
+    """A subscription whose session is checked before each event it hands out."""
 
-    def __init__(self, subscription: Subscription, claims: TokenClaims, revocations: str) -> None:
+    def __init__(
+        self, context: Context, subscription: Subscription, claims: TokenClaims, revocations: str
+    ) -> None:
+        self._context = context
         self._subscription = subscription
         self._claims = claims
         self._revocations = revocations
@@ -85,7 +106,10 @@ class Live:
     async def __anext__(self) -> tuple[str, Message]:
         while True:
             channel, message = await self._subscription.get()
+            if time.time() >= self._claims.expires_at:
+                await self._context.session_ended(Unauthenticated("Token has expired"))
             if channel != self._revocations:
                 return channel, message
-            if auth.is_revoked_by(message, self._claims):
-                raise Unauthenticated("Token has been revoked")
+            ended = auth.session_end(message, self._claims)
+            if ended is not None:
+                await self._context.session_ended(ended)

@@ -14,6 +14,7 @@ from neuronest.config import get_settings
 from neuronest.errors import AppError
 from neuronest.graphql.context import Context
 from neuronest.graphql.schema import schema
+from neuronest.graphql.ws import SessionCheckedHandler
 from neuronest.kit import jsonvalue
 
 
@@ -22,6 +23,8 @@ async def get_context(connection: HTTPConnection) -> Context:
 
 
 class NeuroNestGraphQLRouter(GraphQLRouter[Context, None]):
+    graphql_transport_ws_handler_class = SessionCheckedHandler
+
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         """Websockets authenticate once, by `{"Authorization": "Bearer ..."}` in connection_init."""
         try:

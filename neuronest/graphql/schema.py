@@ -6,13 +6,18 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import AddValidationRules, ParserCache, ValidationCache
-from strawberry.extensions.query_depth_limiter import create_validator
+from strawberry.extensions import MaxTokensLimiter, ParserCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
-from neuronest.auth.graphql import AuthMutation, AuthQuery, AuthSubscription
+from neuronest.auth.graphql import (
+    EXPENSIVE_MUTATIONS,
+    AuthMutation,
+    AuthQuery,
+    AuthSubscription,
+)
 from neuronest.config import get_settings
+from neuronest.graphql.cost import Budget, BudgetedValidation
 from neuronest.graphql.errors import map_errors
 from neuronest.graphql.inputs import WellFormedInput
 from neuronest.graphql.scalars import SCALARS
@@ -44,8 +49,15 @@ Subscription = merge_types(
 )
 
 
-# Built once: the validation cache keys on the rules, so a new rule per request never hits.
-DEPTH_LIMIT = create_validator(get_settings().graphql_max_depth, None, None)
+_settings = get_settings()
+BUDGET = Budget(
+    max_cost=_settings.graphql_max_cost,
+    max_depth=_settings.graphql_max_depth,
+    max_root_fields=_settings.graphql_max_root_fields,
+    max_aliases=_settings.graphql_max_aliases,
+    max_field_repeats=_settings.graphql_max_field_repeats,
+    expensive_mutations=EXPENSIVE_MUTATIONS,
+)
 
 
 class Schema(strawberry.Schema):
@@ -62,8 +74,8 @@ schema = Schema(
     config=StrawberryConfig(auto_camel_case=True, scalar_map=SCALARS),
     extensions=[
         WellFormedInput,
-        lambda: AddValidationRules([DEPTH_LIMIT]),
+        lambda: MaxTokensLimiter(max_token_count=_settings.graphql_max_tokens),
         lambda: ParserCache(maxsize=512),
-        lambda: ValidationCache(maxsize=512),
+        lambda: BudgetedValidation(BUDGET, maxsize=512),
     ],
 )
