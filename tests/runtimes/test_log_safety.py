@@ -121,7 +121,7 @@ async def test_refused_batch_is_dropped_with_a_system_line_and_the_run_ends_true
     assert "exited with code 0" in system
 
 
-BURN = "import sys, time\nend = time.monotonic() + float(sys.argv[1])\nwhile time.monotonic() < end:\n    pass\n"  # noqa: E501
+BURN = "import os, sys, time\nos.nice(10)\nend = time.monotonic() + float(sys.argv[1])\nwhile time.monotonic() < end:\n    pass\n"  # noqa: E501
 RUNS = {"sandbox": 40, "docker": 20}  # a container start costs far more CPU than a sandbox
 PROBE_BUDGET = 1.0
 
