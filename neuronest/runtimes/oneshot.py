@@ -7,6 +7,7 @@ import contextlib
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from neuronest.config import Settings
 from neuronest.errors import Invalid
@@ -37,6 +38,15 @@ class CodeResult:
     backend: str
     truncated: bool
     timeout: float = 0.0
+
+    def outcome(self) -> dict[str, Any]:
+        """The output and how the program ended, as callers report it."""
+        return {
+            "stdout": self.stdout,
+            "stderr": self.stderr,
+            "exit_code": self.exit_code,
+            "timed_out": self.timed_out,
+        }
 
     @property
     def failure(self) -> str | None:

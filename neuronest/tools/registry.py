@@ -93,12 +93,7 @@ def build_tools(
                     )
                 except AppError as error:
                     return f"error: {error.message}"
-                report: dict[str, Any] = {
-                    "stdout": result.stdout,
-                    "stderr": result.stderr,
-                    "exit_code": result.exit_code,
-                    "timed_out": result.timed_out,
-                }
+                report = result.outcome()
                 failure = result.failure
                 if failure is not None:
                     report["error"] = failure

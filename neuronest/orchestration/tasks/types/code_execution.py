@@ -22,10 +22,7 @@ async def run(task: TaskRun) -> dict[str, Any]:
     )
     output = {
         "text": result.stdout,
-        "stdout": result.stdout,
-        "stderr": result.stderr,
-        "exit_code": result.exit_code,
-        "timed_out": result.timed_out,
+        **result.outcome(),
         "truncated": result.truncated,
         "backend": result.backend,
     }
