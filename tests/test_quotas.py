@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 
-from tests.conftest import MODES, Account, Mailbox, _embedded_stack, _postgres_stack, register
+from tests.conftest import MODES, Account, Mailbox, register, start_stack
 from tests.harness import Stack
 from tests.llm.fake_llm import FakeLLM, slow_text
 
@@ -36,11 +36,7 @@ def limited(
     llm: FakeLLM,
 ) -> Iterator[Stack]:
     workdir = tmp_path_factory.mktemp(f"limited-{request.param}")
-    stack = (
-        _postgres_stack(workdir, mailbox, llm, **LIMITS)
-        if request.param == "postgres"
-        else _embedded_stack(workdir, llm, **LIMITS)
-    )
+    stack = start_stack(request.param, workdir, mailbox, llm, **LIMITS)
     yield stack
     stack.stop()
 

@@ -8,15 +8,15 @@ import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 import websockets
 
 from tests.auth.test_graphql import Subscriber, bearer, expect_revoked
-from tests.conftest import MODES, REDIS_URL, Account, Mailbox, fresh_database, register, reset_token
-from tests.harness import Stack, base_env
+from tests.conftest import MODES, Account, Mailbox, register, reset_token, start_stack
+from tests.harness import Stack
+from tests.llm.fake_llm import FakeLLM
 
 OPERATIONS = {
     "query": "{ me { email name } }",
@@ -186,21 +186,20 @@ TOKEN_TTL = 6
 
 @pytest.fixture(scope="module", params=MODES)
 def short_stack(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    mailbox: Mailbox,
+    llm: FakeLLM,
 ) -> Iterator[Stack]:
     """Tokens that live seconds, and sessions re-read from the database every 0.3 s."""
-    workdir = tmp_path_factory.mktemp(f"short-{request.param}")
-    overrides = {
-        "NEURONEST_ACCESS_TOKEN_TTL": str(TOKEN_TTL),
-        "NEURONEST_WS_SESSION_RECHECK_INTERVAL": "0.3",
-    }
-    if request.param == "postgres":
-        overrides["NEURONEST_DATABASE_URL"] = fresh_database()
-        overrides["NEURONEST_REDIS_URL"] = str(REDIS_URL)
-    stack = Stack(request.param, workdir, base_env(Path(workdir), **overrides))
-    if request.param == "postgres":
-        stack.migrate()
-    stack.start_api("api")
+    stack = start_stack(
+        request.param,
+        tmp_path_factory.mktemp(f"short-{request.param}"),
+        mailbox,
+        llm,
+        NEURONEST_ACCESS_TOKEN_TTL=str(TOKEN_TTL),
+        NEURONEST_WS_SESSION_RECHECK_INTERVAL="0.3",
+    )
     yield stack
     stack.stop()
 
