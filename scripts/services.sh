@@ -211,7 +211,7 @@ start_redis() {
     for attempt in 1 2 3; do
         port=$(free_port)
         rm -f "$pf"
-        redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
+        redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --databases 256 \
             --daemonize yes --pidfile "$pf" --logfile "$STATE_DIR/redis.log" \
             --dir "$STATE_DIR" </dev/null >/dev/null 2>&1 || true
         for ((i = 0; i < 100; i++)); do

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from aiosmtpd.controller import Controller
 
-from tests.harness import Stack, base_env, free_port
+from tests.harness import Stack, base_env, free_port, fresh_redis
 from tests.harness import fresh_database as harness_fresh_database
 from tests.llm.fake_llm import FakeLLM
 
@@ -80,7 +80,7 @@ def _postgres_stack(workdir: Path, mailbox: Mailbox, llm: FakeLLM, **overrides: 
         # NEURONEST_TEST_DOCKER_RUNTIME=runsc runs the live runtime tests under gVisor.
         NEURONEST_DOCKER_RUNTIME=os.environ.get("NEURONEST_TEST_DOCKER_RUNTIME", "runc"),
         NEURONEST_DATABASE_URL=url,
-        NEURONEST_REDIS_URL=REDIS_URL,
+        NEURONEST_REDIS_URL=fresh_redis(str(REDIS_URL)),
         NEURONEST_SMTP_URL=f"smtp://127.0.0.1:{mailbox.port}",
         **_llm_env(llm),
         **overrides,

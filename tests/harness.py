@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import socket
@@ -34,6 +35,22 @@ def fresh_database(server_url: str) -> str:
 
     asyncio.run(create())
     return server_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+_redis_databases = itertools.count(1)
+
+
+def fresh_redis(server_url: str) -> str:
+    """The URL of an empty Redis database of its own on the server of `server_url`.
+
+    Each deployment gets one, so the arq queue of one stack's worker never holds another's jobs
+    (database 0 stays for the tests that use Redis directly)."""
+    from redis import Redis
+
+    url = server_url.rsplit("/", 1)[0] + f"/{next(_redis_databases)}"
+    with Redis.from_url(url) as client:
+        client.flushdb()
+    return url
 
 
 def free_port() -> int:

@@ -11,7 +11,7 @@ nested fragments once per path, exponentially often.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -99,6 +99,7 @@ class _Walk:
         self.variables: dict[str, Any] = {}
         self.memo: dict[tuple[str, bool], Measure] = {}
         self.active: list[str] = []
+        self.read_variables = False  # a size came from a variable: the verdict is this request's
 
     def operation(self, operation: OperationDefinitionNode) -> Measure:
         defaults = {
@@ -203,6 +204,7 @@ class _Walk:
 
     def value(self, node: ValueNode) -> Any:
         if isinstance(node, VariableNode):
+            self.read_variables = True
             return self.variables.get(node.name.value)
         return _int_literal(node)
 
@@ -234,7 +236,10 @@ def check_document(
     budget: Budget,
 ) -> AppError | None:
     """Why `document` is over budget, or None when every operation in it is within."""
-    walk = _Walk(schema, document, variables, budget)
+    return _verdict(_Walk(schema, document, variables, budget), document, budget)
+
+
+def _verdict(walk: _Walk, document: DocumentNode, budget: Budget) -> AppError | None:
     expensive = 0
     try:
         for operation in document.definitions:
@@ -272,18 +277,51 @@ def check_document(
     return None
 
 
+class Verdicts:
+    """The verdicts of documents whose measure reads no variable, by query text: an honest client
+    sends the same few documents again and again, and each is measured once (bounded LRU)."""
+
+    def __init__(self, maxsize: int) -> None:
+        self.maxsize = maxsize
+        self._known: OrderedDict[str, AppError | None] = OrderedDict()
+
+    def check(
+        self,
+        schema: GraphQLSchema,
+        query: str,
+        document: DocumentNode,
+        variables: Mapping[str, Any] | None,
+        budget: Budget,
+    ) -> AppError | None:
+        if query in self._known:
+            self._known.move_to_end(query)
+            return self._known[query]
+        walk = _Walk(schema, document, variables, budget)
+        verdict = _verdict(walk, document, budget)
+        if not walk.read_variables:
+            self._known[query] = verdict
+            if len(self._known) > self.maxsize:
+                self._known.popitem(last=False)
+        return verdict
+
+
 class BudgetedValidation(ValidationCache):
     """Refuses documents over budget, then validates the rest (cached, as ValidationCache)."""
 
-    def __init__(self, budget: Budget, maxsize: int) -> None:
+    def __init__(self, budget: Budget, verdicts: Verdicts, maxsize: int) -> None:
         super().__init__(maxsize=maxsize)
         self.budget = budget
+        self.verdicts = verdicts
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
         assert context.graphql_document is not None
-        error = check_document(
-            context.schema._schema, context.graphql_document, context.variables, self.budget
+        error = self.verdicts.check(
+            context.schema._schema,
+            context.query or "",
+            context.graphql_document,
+            context.variables,
+            self.budget,
         )
         if error is None:
             yield from super().on_validate()

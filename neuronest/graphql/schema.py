@@ -17,7 +17,7 @@ from neuronest.auth.graphql import (
     AuthSubscription,
 )
 from neuronest.config import get_settings
-from neuronest.graphql.cost import Budget, BudgetedValidation
+from neuronest.graphql.cost import Budget, BudgetedValidation, Verdicts
 from neuronest.graphql.errors import map_errors
 from neuronest.graphql.inputs import WellFormedInput
 from neuronest.graphql.scalars import SCALARS
@@ -58,6 +58,7 @@ BUDGET = Budget(
     max_field_repeats=_settings.graphql_max_field_repeats,
     expensive_mutations=EXPENSIVE_MUTATIONS,
 )
+VERDICTS = Verdicts(maxsize=512)
 
 
 class Schema(strawberry.Schema):
@@ -76,6 +77,6 @@ schema = Schema(
         WellFormedInput,
         lambda: MaxTokensLimiter(max_token_count=_settings.graphql_max_tokens),
         lambda: ParserCache(maxsize=512),
-        lambda: BudgetedValidation(BUDGET, maxsize=512),
+        lambda: BudgetedValidation(BUDGET, VERDICTS, maxsize=512),
     ],
 )
