@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import runtimes, summary, tasks, workflows, wrk
+from bench import budget, runtimes, summary, tasks, workflows, wrk
 from bench.server import Reply, Server, call
 
 ME_QUERY = "{ me { id email name isActive createdAt } }"
@@ -333,7 +333,7 @@ def main() -> None:
     print(table(rows))
     print(notes(rows, args, load_before))
     print()
-    lines = summary_lines(rows)
+    lines = summary_lines(rows) + budget.lines(rows[2].cpu_ms)
     with tempfile.TemporaryDirectory(prefix="neuronest-bench-") as tmp:
         docker = os.environ.get("NEURONEST_TEST_DOCKER") == "1"
         print(asyncio.run(runtimes.run(Path(tmp), args.runs, docker)))
