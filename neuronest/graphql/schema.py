@@ -19,6 +19,7 @@ from neuronest.auth.graphql import (
 from neuronest.config import get_settings
 from neuronest.graphql.cost import Budget, BudgetedValidation, Verdicts
 from neuronest.graphql.errors import map_errors
+from neuronest.graphql.flat import FlatListExecution
 from neuronest.graphql.inputs import WellFormedInput
 from neuronest.graphql.scalars import SCALARS
 from neuronest.memory.graphql import MemoryMutation, MemoryQuery
@@ -73,6 +74,7 @@ schema = Schema(
     mutation=Mutation,
     subscription=Subscription,
     config=StrawberryConfig(auto_camel_case=True, scalar_map=SCALARS),
+    execution_context_class=FlatListExecution,
     extensions=[
         WellFormedInput,
         lambda: MaxTokensLimiter(max_token_count=_settings.graphql_max_tokens),

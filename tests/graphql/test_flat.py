@@ -1,0 +1,81 @@
+"""Lists of log lines completed in one pass give exactly what graphql-core's own completion
+gives: the same JSON for every selection, the same errors where the data breaks the schema."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import strawberry
+
+from neuronest.graphql.flat import FlatListExecution
+from neuronest.runtimes.graphql import RuntimeLog
+
+
+def line(seq: int, **changes: Any) -> RuntimeLog:
+    fields: dict[str, Any] = {
+        "id": strawberry.ID(f"id-{seq}"),
+        "runtime_id": strawberry.ID("r"),
+        "user_id": strawberry.ID("u"),
+        "seq": seq,
+        "type": "stdout",
+        "message": f"line {seq} \\x00 ünï",
+        "timestamp": "2026-12-02T01:02:03.456Z",
+    }
+    return RuntimeLog(**{**fields, **changes})
+
+
+LINES: list[RuntimeLog] = []
+
+
+@strawberry.type
+class Query:
+    @strawberry.field
+    def lines(self) -> list[RuntimeLog]:
+        return LINES
+
+
+class Counting(FlatListExecution):
+    """Counts the lists the one pass completed, so that each comparison is known to compare it."""
+
+    flat = 0
+
+    def _flat_parts(self, *args: Any) -> Any:
+        parts = super()._flat_parts(*args)
+        Counting.flat += 1
+        return parts
+
+
+FAST = strawberry.Schema(query=Query, execution_context_class=Counting)
+PLAIN = strawberry.Schema(query=Query)
+
+SELECTIONS = [
+    "{ lines { id runtimeId userId seq type message timestamp } }",
+    "{ lines { seq } }",
+    "{ lines { n: seq m: message __typename seq } }",
+    "{ lines { ...L } } fragment L on RuntimeLog { seq type }",
+    "{ lines { ... on RuntimeLog { seq } message } }",
+    "query($skip: Boolean = true) { lines { seq message @skip(if: $skip) } }",
+    "{ lines { seq } again: lines { message } }",
+]
+
+
+@pytest.mark.parametrize("document", SELECTIONS)
+def test_the_one_pass_completion_gives_graphql_cores_json(document: str) -> None:
+    LINES[:] = [line(n) for n in range(50)]
+    Counting.flat = 0
+    fast, plain = FAST.execute_sync(document), PLAIN.execute_sync(document)
+    assert fast.errors is None, fast.errors
+    assert fast.data == plain.data
+    assert fast.data is not None and len(fast.data["lines"]) == 50
+    assert Counting.flat == document.count("lines")
+
+
+def test_a_null_the_schema_forbids_is_reported_as_graphql_core_reports_it() -> None:
+    LINES[:] = [line(1), line(2, message=None)]
+    fast = FAST.execute_sync("{ lines { seq message } }")
+    plain = PLAIN.execute_sync("{ lines { seq message } }")
+    assert fast.data == plain.data is None
+    assert fast.errors is not None and plain.errors is not None
+    assert [e.message for e in fast.errors] == [e.message for e in plain.errors]
+    assert fast.errors[0].path == ["lines", 1, "message"]
