@@ -173,6 +173,9 @@ async def test_invalid_workflows_are_refused_precisely(
     cases = [
         ([{"id": "a", **calc, "depends_on": ["b"]}, {"id": "b", **calc, "depends_on": ["a"]}],
          "cycle: a -> b -> a"),
+        ([{"id": "a", **calc, "depends_on": ["b"]}, {"id": "b", **calc, "depends_on": ["c"]},
+          {"id": "c", **calc, "depends_on": ["a"]}, {"id": "d", **calc}],
+         "cycle: a -> b -> c -> a"),
         ([{"id": "a", **calc, "depends_on": ["ghost"]}], "'ghost', which is no step"),
         ([{"id": "a", "task_type": "calculation", "input_data": {"expression": "${b.result.text}"}},
           {"id": "b", **calc}], "not among its dependencies"),

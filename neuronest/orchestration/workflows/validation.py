@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import graphlib
 from typing import Any
 
 from neuronest.auth.models import User
@@ -69,24 +70,12 @@ def _check_step(step: Any, index: int) -> str:
 
 
 def _find_cycle(graph: dict[str, list[str]]) -> list[str] | None:
-    colour: dict[str, int] = {}
-    path: list[str] = []
-
-    def visit(node: str) -> list[str] | None:
-        colour[node] = 1
-        path.append(node)
-        for nxt in graph[node]:
-            if colour.get(nxt) == 1:
-                return [*path[path.index(nxt) :], nxt]
-            if nxt not in colour and (found := visit(nxt)):
-                return found
-        colour[node] = 2
-        path.pop()
-        return None
-
-    for node in graph:
-        if node not in colour and (found := visit(node)):
-            return found
+    """A cycle of `graph` (step -> the steps it depends on), each step followed by one it depends
+    on, the first repeated at the end."""
+    try:
+        graphlib.TopologicalSorter(graph).prepare()
+    except graphlib.CycleError as error:
+        return [str(node) for node in reversed(error.args[1])]  # graphlib lists dependents
     return None
 
 
