@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import re
 import uuid
 from dataclasses import dataclass
@@ -186,6 +187,18 @@ async def delete_file(*, actor: User, project_id: str, path: str) -> None:
     deleted = await ProjectFile.filter(project_id=project.id, path=check_path(path)).delete()
     if not deleted:
         raise NotFound("File not found")
+
+
+async def files_version(project_id: uuid.UUID) -> tuple[str, set[str]]:
+    """The version of a project's files (a digest of which files there are and when each was
+    last written) and their paths, without reading their contents."""
+    rows = await ProjectFile.filter(project_id=project_id).values_list(
+        "id", "path", "size", "updated_at"
+    )
+    digest = hashlib.sha256()
+    for file_id, path, size, updated_at in sorted(rows, key=lambda row: str(row[1])):
+        digest.update(f"{file_id}\0{path}\0{size}\0{updated_at.isoformat()}\n".encode())
+    return digest.hexdigest()[:32], {str(row[1]) for row in rows}
 
 
 async def load_files(project_id: uuid.UUID) -> dict[str, bytes]:

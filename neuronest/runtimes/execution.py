@@ -20,7 +20,7 @@ from neuronest.config import Settings
 from neuronest.db import to_the_end
 from neuronest.jobs.identity import WORKER_ID
 from neuronest.kit.time import utcnow
-from neuronest.projects.service import load_files
+from neuronest.projects.service import files_version, load_files
 from neuronest.runtimes.backends import get_backend
 from neuronest.runtimes.backends.base import Backend, Limits, RunSpec
 from neuronest.runtimes.events import control_channel, publish_status
@@ -63,7 +63,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def build_spec(settings: Settings, runtime: Runtime, files: dict[str, bytes]) -> RunSpec:
+def build_spec(
+    settings: Settings, runtime: Runtime, files: dict[str, bytes], source: str | None = None
+) -> RunSpec:
     network = settings.docker_network
     port = None if network == "none" else free_port()
     env = dict(runtime.environment_vars)
@@ -81,6 +83,7 @@ def build_spec(settings: Settings, runtime: Runtime, files: dict[str, bytes]) ->
         image=settings.runtime_images[runtime.language],
         command=command,
         files=files,
+        source=source,
         env=env,
         port=port,
         network=network,
@@ -133,10 +136,13 @@ async def start_run(runtime_id: str, run: int) -> None:
     try:
         backend_name = await choose_backend(settings, runtime.language)
         backend = get_backend(settings, backend_name)
-        files = await load_files(runtime.project_id)  # type: ignore[attr-defined]
-        if runtime.entry_point not in files:
+        project_id = runtime.project_id  # type: ignore[attr-defined]
+        version, paths = await files_version(project_id)
+        if runtime.entry_point not in paths:
             raise StartError(f"entry point {runtime.entry_point!r} is not a file of the project")
-        spec = build_spec(settings, runtime, files)
+        source = f"{project_id}/{version}"
+        files = {} if backend.has_source(source) else await load_files(project_id)
+        spec = build_spec(settings, runtime, files, source)
         handle = await backend.start(spec)
     except Exception as error:
         log.warning("runtime %s could not start: %s", runtime_id, error)

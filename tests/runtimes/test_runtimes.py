@@ -191,6 +191,33 @@ async def test_restart_gives_a_fresh_run(api: httpx.AsyncClient, account: Accoun
     await api.post(f"/api/runtimes/{runtime['id']}/stop", headers=account.headers)
 
 
+async def test_each_start_runs_the_files_as_they_are_at_that_start(
+    api: httpx.AsyncClient, account: Account
+) -> None:
+    code = "import os\nprint(open('extra.txt').read() if os.path.exists('extra.txt') else 'none')\n"
+    runtime = await make_runtime(api, account, code, extra_files={"extra.txt": "one"})
+    files = f"/api/projects/{runtime['project_id']}/files"
+
+    async def run() -> list[str]:
+        before = len(await logs(api, account, runtime["id"]))
+        await start(api, account, runtime["id"])
+        done = await wait_status(api, account, runtime["id"], FINAL)
+        assert done["status"] == "completed", done
+        return output((await logs(api, account, runtime["id"]))[before:])
+
+    assert await run() == ["one"]
+    assert await run() == ["one"]  # the same files again
+    put = await api.put(f"{files}/extra.txt", json={"content": "two"}, headers=account.headers)
+    assert put.status_code == 200, put.text
+    assert await run() == ["two"]
+    gone = await api.delete(f"{files}/extra.txt", headers=account.headers)
+    assert gone.status_code == 200, gone.text
+    assert await run() == ["none"]
+    put = await api.put(f"{files}/extra.txt", json={"content": "one"}, headers=account.headers)
+    assert put.status_code == 200, put.text
+    assert await run() == ["one"]
+
+
 async def test_env_arrives_and_server_secrets_do_not(
     api: httpx.AsyncClient, account: Account, stack: Stack
 ) -> None:

@@ -38,6 +38,9 @@ class RunSpec:
     port: int | None
     network: Network
     limits: Limits = field(default_factory=Limits)
+    # This version of the project's files, "<project id>/<digest>": a backend that staged it at
+    # an earlier start reuses it (then `files` may be empty); see `Backend.has_source`.
+    source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,11 @@ class OutputLine:
 
 class Backend(ABC):
     name: str
+
+    def has_source(self, source: str) -> bool:
+        """Whether the files of `source` (see `RunSpec.source`) are staged here from an earlier
+        start, so that a start of the same version needs no `files`."""
+        return False
 
     @abstractmethod
     async def start(self, spec: RunSpec) -> str:

@@ -24,6 +24,7 @@ import json
 import struct
 import tarfile
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
@@ -81,6 +82,9 @@ _HEADER = struct.Struct(">BxxxL")
 _STREAMS: dict[int, Stream] = {1: "stdout", 2: "stderr"}
 
 
+ARCHIVES_BYTES = 64 * 1024 * 1024  # workspace archives kept for the next start of a version
+
+
 class DockerBackendError(RuntimeError):
     """The Docker host could not do what was asked; the message says why in plain words."""
 
@@ -110,6 +114,8 @@ class DockerBackend(Backend):
         self._api_version: str | None = None
         self._streams: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        # Workspace archives of recent project versions (RunSpec.source), newest last.
+        self._archives: OrderedDict[str, bytes] = OrderedDict()
 
     # -- client ---------------------------------------------------------------------------
 
@@ -162,14 +168,31 @@ class DockerBackend(Backend):
 
     # -- start ----------------------------------------------------------------------------
 
-    async def start(self, spec: RunSpec) -> str:
-        docker = self._client()
-        runtime = self.runtime_name(spec.network)
-        config = container_config(spec, instance=self.instance, runtime=runtime)
+    def has_source(self, source: str) -> bool:
+        return source in self._archives
+
+    async def _archive(self, spec: RunSpec) -> bytes:
+        """The workspace archive of the run's files: built once per version of them."""
+        if spec.source is not None and spec.source in self._archives:
+            self._archives.move_to_end(spec.source)
+            return self._archives[spec.source]
+        if spec.source is not None and not spec.files:
+            raise DockerBackendError(f"the files of {spec.source} are no longer staged")
         if sum(len(content) for content in spec.files.values()) > 1024 * 1024:
             archive = await asyncio.to_thread(workspace_archive, spec.files)
         else:
             archive = workspace_archive(spec.files)
+        if spec.source is not None and len(archive) <= ARCHIVES_BYTES:
+            self._archives[spec.source] = archive
+            while sum(len(kept) for kept in self._archives.values()) > ARCHIVES_BYTES:
+                self._archives.popitem(last=False)
+        return archive
+
+    async def start(self, spec: RunSpec) -> str:
+        docker = self._client()
+        runtime = self.runtime_name(spec.network)
+        config = container_config(spec, instance=self.instance, runtime=runtime)
+        archive = await self._archive(spec)
         try:
             container = await docker.containers.create(config)
         except DockerError as exc:

@@ -77,6 +77,8 @@ STREAM_LIMIT = 1024 * 1024  # asyncio buffers at most ~2x this per pipe before p
 GiB = 1024 * 1024 * 1024
 
 _HANDLE = re.compile(r"sandbox-[0-9a-f]{32}")
+_SOURCE = re.compile(r"([0-9a-f-]{36})/([0-9a-f]{16,64})")
+STAGED_KEPT = 2  # versions of one project's files kept staged (the newest used)
 _STREAMS: tuple[Stream, ...] = ("stdout", "stderr")
 
 # /etc entries a program may need (only those present on the host are bound, read-only).
@@ -331,14 +333,14 @@ class SandboxBackend(Backend):
         process: asyncio.subprocess.Process | None = None
         network: slirp.Network | None = None
         try:
-            self._prepare(directory, spec)
+            src = self._prepare(directory, spec)
             procs = cgroups.create(self.cgroups, handle, spec.limits) if self.cgroups.bases else []
             rlimits = self._rlimits(spec)
             nproc = next(limit for limit in rlimits if limit[0] == resource.RLIMIT_NPROC)
             before_bwrap = [limit for limit in rlimits if limit[0] != resource.RLIMIT_NPROC]
             # Options go through a memfd: on the command line, env values would show in `ps`.
             # (bwrap takes only options from --args; the command stays on argv.)
-            args = self._bwrap_args(spec, directory)
+            args = self._bwrap_args(spec, directory, src)
             args += ["--info-fd", str(info_w), "--block-fd", str(block_r)]
             args_fd = os.memfd_create("bwrap-args", 0)
             child_fds.append(args_fd)
@@ -519,18 +521,44 @@ class SandboxBackend(Backend):
 
     # -- building a run ----------------------------------------------------------------------
 
-    def _prepare(self, directory: Path, spec: RunSpec) -> None:
-        """Writes the run directory: src/ (the project files), passwd, group."""
+    def _prepare(self, directory: Path, spec: RunSpec) -> Path:
+        """Writes the run directory (passwd, group, and src/ with the project files unless they
+        are staged) and returns the directory of the project files."""
         for key, value in spec.env.items():
             if not key or "=" in key or "\0" in key or "\0" in value:
                 raise SandboxError(f"invalid environment variable {key!r}")
             if is_hook(key):
                 raise SandboxError(f"environment variable {key} is a loader or interpreter hook")
         directory.mkdir(mode=0o700)
-        src = directory / "src"
+        made = [directory]
+        if spec.source is None:
+            src = directory / "src"
+            made += self._write_tree(src, spec.files)
+        else:
+            src = self._staged(spec.source, spec.files)
+        (directory / "passwd").write_text(
+            f"root:x:0:0:root:/root:/usr/sbin/nologin\n"
+            f"sandbox:x:{SANDBOX_UID}:{SANDBOX_GID}:sandbox:/workspace:/bin/sh\n"
+            f"nobody:x:{NOBODY}:{NOBODY}:nobody:/nonexistent:/usr/sbin/nologin\n"
+        )
+        (directory / "group").write_text(
+            f"root:x:0:\nsandbox:x:{SANDBOX_GID}:\nnogroup:x:{NOBODY}:\n"
+        )
+        made += [directory / "passwd", directory / "group"]
+        self._own(made)
+        return src
+
+    def _own(self, paths: list[Path]) -> None:
+        if self._as_root:
+            for path in paths:
+                os.chown(path, self._uid, self._gid, follow_symlinks=False)
+
+    @staticmethod
+    def _write_tree(src: Path, files: dict[str, bytes]) -> list[Path]:
+        """`files` written under the new directory `src`; what was made."""
         src.mkdir(mode=0o755)
-        made = [directory, src]
-        for name, content in spec.files.items():
+        made = [src]
+        for name, content in files.items():
             parts = PurePosixPath(name).parts
             if not parts or name.startswith("/") or any(p in ("", ".", "..") for p in parts):
                 raise SandboxError(f"invalid file path {name!r}")
@@ -549,18 +577,47 @@ class SandboxBackend(Backend):
             with os.fdopen(fd, "wb") as file:
                 file.write(content)
             made.append(target)
-        (directory / "passwd").write_text(
-            f"root:x:0:0:root:/root:/usr/sbin/nologin\n"
-            f"sandbox:x:{SANDBOX_UID}:{SANDBOX_GID}:sandbox:/workspace:/bin/sh\n"
-            f"nobody:x:{NOBODY}:{NOBODY}:nobody:/nonexistent:/usr/sbin/nologin\n"
+        return made
+
+    # -- staged project files ----------------------------------------------------------------
+
+    def _source_dir(self, source: str) -> Path:
+        found = _SOURCE.fullmatch(source)
+        if found is None:
+            raise SandboxError(f"invalid source {source!r}")
+        return self.root / "staged" / found[1] / found[2]
+
+    def has_source(self, source: str) -> bool:
+        return self._source_dir(source).is_dir()
+
+    def _staged(self, source: str, files: dict[str, bytes]) -> Path:
+        """The staged directory of `source`, written from `files` the first time (into a new
+        directory renamed into place, so a concurrent start never sees half of it); the older
+        versions of the project beyond the newest STAGED_KEPT are removed."""
+        target = self._source_dir(source)
+        if target.is_dir():
+            os.utime(target)
+            return target
+        if not files:
+            raise SandboxError(f"the files of {source} are no longer staged; start again")
+        project = target.parent
+        for directory in (project.parent, project):
+            directory.mkdir(mode=0o711, exist_ok=True)
+        fresh = project / f".{target.name}.{uuid.uuid4().hex}"
+        self._own(self._write_tree(fresh, files))
+        try:
+            fresh.rename(target)
+        except OSError:  # staged meanwhile by another start
+            shutil.rmtree(fresh, ignore_errors=True)
+        versions = sorted(
+            (entry for entry in project.iterdir() if not entry.name.startswith(".")),
+            key=lambda entry: entry.stat().st_mtime,
+            reverse=True,
         )
-        (directory / "group").write_text(
-            f"root:x:0:\nsandbox:x:{SANDBOX_GID}:\nnogroup:x:{NOBODY}:\n"
-        )
-        made += [directory / "passwd", directory / "group"]
-        if self._as_root:
-            for path in made:
-                os.chown(path, self._uid, self._gid, follow_symlinks=False)
+        for old in versions[STAGED_KEPT:]:
+            if old != target:
+                shutil.rmtree(old, ignore_errors=True)
+        return target
 
     def _system_args(self) -> list[str]:
         args = ["--ro-bind", "/usr", "/usr"]
@@ -572,7 +629,7 @@ class SandboxBackend(Backend):
                 args += ["--ro-bind", host, host]
         return args
 
-    def _bwrap_args(self, spec: RunSpec, directory: Path) -> list[str]:
+    def _bwrap_args(self, spec: RunSpec, directory: Path, src: Path) -> list[str]:
         limits = spec.limits
         args = ["--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_GID)]
         if self._disable_userns:
@@ -587,7 +644,7 @@ class SandboxBackend(Backend):
                 args += ["--ro-bind", host, host]
         args += ["--ro-bind", str(directory / "passwd"), "/etc/passwd"]
         args += ["--ro-bind", str(directory / "group"), "/etc/group"]
-        args += ["--ro-bind", str(directory / "src"), "/src"]
+        args += ["--ro-bind", str(src), "/src"]
         # The only writable places; their sizes add up to workspace_bytes + tmp_bytes.
         shm = max(1024 * 1024, limits.tmp_bytes // SHM_SHARE)
         args += ["--size", str(limits.workspace_bytes), "--tmpfs", "/workspace"]
