@@ -328,7 +328,7 @@ class BudgetedValidation(ValidationCache):
             context.variables,
             self.budget,
         )
-        if error is None and self.prepared.is_prepared(context.query, context.graphql_document):
+        if error is None and self.prepared.is_valid(context):
             context.pre_execution_errors = []
             yield
             return

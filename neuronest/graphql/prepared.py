@@ -14,6 +14,10 @@ from collections.abc import Iterator
 from graphql import DocumentNode, GraphQLError, GraphQLSchema, parse, specified_rules
 from strawberry.extensions import ParserCache
 from strawberry.schema.schema import validate_document
+from strawberry.types import ExecutionContext
+
+# The rules a request is validated by (strawberry's default; no extension of ours adds any).
+RULES = tuple(specified_rules)
 
 
 class DocumentError(ValueError):
@@ -34,7 +38,7 @@ class PreparedDocuments:
             document = parse(query, max_tokens=max_tokens)
         except GraphQLError as error:
             raise DocumentError(f"{error.message} in {query!r}") from None
-        errors = validate_document(schema, document, tuple(specified_rules))
+        errors = validate_document(schema, document, RULES)
         if errors:
             raise DocumentError(f"{'; '.join(e.message for e in errors)} in {query!r}")
         self._documents[query] = document
@@ -43,8 +47,14 @@ class PreparedDocuments:
     def get(self, query: str | None) -> DocumentNode | None:
         return self._documents.get(query) if query else None
 
-    def is_prepared(self, query: str | None, document: DocumentNode | None) -> bool:
-        return document is not None and self.get(query) is document
+    def is_valid(self, context: ExecutionContext) -> bool:
+        """Whether the request runs a prepared document under the rules it was validated by."""
+        document = context.graphql_document
+        return (
+            document is not None
+            and self.get(context.query) is document
+            and context.validation_rules == RULES
+        )
 
 
 class PreparedParserCache(ParserCache):
