@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     # An open websocket re-reads its session this often (besides every operation and every
     # revocation event), so changes made directly in the database reach it too.
     ws_session_recheck_interval: float = Field(60.0, gt=0)
+    # Verified sessions kept in each API process (docs/sessions.md); size 0 turns it off. The TTL
+    # bounds what no event announces: a users row edited by hand.
+    session_cache_size: int = Field(4096, ge=0)
+    session_cache_ttl: float = Field(5.0, gt=0)
 
     max_file_bytes: int = Field(1024 * 1024, gt=0)
     max_project_bytes: int = Field(16 * 1024 * 1024, gt=0)

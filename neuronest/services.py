@@ -9,6 +9,7 @@ from typing import Any
 from arq.connections import ArqRedis, RedisSettings, create_pool
 from redis.asyncio import Redis
 
+from neuronest.auth.sessions import SessionCache, sessions_channel
 from neuronest.config import Settings
 from neuronest.db import close_db, open_db
 from neuronest.events import EventBus, MemoryEventBus, RedisEventBus
@@ -27,6 +28,11 @@ class Services:
         self.bus: EventBus = MemoryEventBus()
         self.jobs: JobDispatcher = InProcessDispatcher()
         self.rate_limits = RateLimits.in_memory()
+        self.sessions = SessionCache(
+            settings.session_cache_size,
+            settings.session_cache_ttl,
+            sessions_channel(settings.resolved_instance),
+        )
         self._background: list[asyncio.Task[None]] = []
         self._spawned: set[asyncio.Task[None]] = set()
         self.runs_jobs = False
@@ -43,6 +49,8 @@ class Services:
                 self.settings.redis_url, arq, f"neuronest:{self.settings.resolved_instance}:limits"
             )
         await self.bus.start()
+        self.bus.on_gap(self.sessions.clear)
+        await self.bus.follow(self.sessions.on_event, self.sessions.channel)
         await self.jobs.start()
         _current = self
 

@@ -14,6 +14,7 @@ from tortoise.transactions import in_transaction
 from neuronest.auth.models import PasswordResetToken, RevokedToken, User
 from neuronest.config import rate_limit
 from neuronest.errors import AppError, Conflict, Forbidden, Invalid, NotFound, Unauthenticated
+from neuronest.events.bus import Message
 from neuronest.kit.ratelimit import per_window
 from neuronest.kit.security import (
     BCRYPT_MAX_BYTES,
@@ -161,17 +162,36 @@ async def login(*, email: str, password: str, client: str) -> IssuedToken:
     return await _issue(user)
 
 
-async def authenticate(token: str) -> Session:
-    """The session behind a bearer token; revoked, expired or forged tokens are refused."""
+async def authenticate(token: str, *, fresh: bool = False) -> Session:
+    """The session behind a bearer token; revoked, expired or forged tokens are refused.
+
+    A session verified before comes from the process's cache (auth/sessions.py) once the bus has
+    delivered every revocation published before this call; `fresh` reads the database anyway."""
     claims = read_token(token, services().secret_key)
     if claims is None:
         raise Unauthenticated("Invalid or expired token")
+    cache = services().sessions
+    if not fresh and cache.holds(claims) and await services().bus.sync():
+        cached = cache.get(claims)
+        if cached is not None:
+            return Session(user=cached, claims=claims)
+    generation = cache.generation
     # One round trip: the user, and whether this token was logged out.
-    user = (
+    row = (
         await User.filter(id=claims.user_id)
         .annotate(revoked=Subquery(RevokedToken.filter(jti=claims.jti).values("jti")))
         .first()
     )
+    try:
+        user = _verified(row, claims)
+    except AppError:
+        cache.discard(claims.user_id)  # the row changed, maybe without an event
+        raise
+    cache.put(claims, user, generation)
+    return Session(user=user, claims=claims)
+
+
+def _verified(user: User | None, claims: TokenClaims) -> User:
     if user is None:
         raise Unauthenticated("Invalid or expired token")
     # Deactivation also revokes every token: an inactive account says so rather than "revoked".
@@ -181,7 +201,20 @@ async def authenticate(token: str) -> Session:
         raise Unauthenticated("Invalid or expired token")
     if getattr(user, "revoked", None) is not None:
         raise Unauthenticated("Token has been revoked")
-    return Session(user=user, claims=claims)
+    return user
+
+
+async def _changed(
+    user_id: object, channel: str | None = None, event: Message | None = None
+) -> None:
+    """After a change to a user's row or tokens: the sessions cached of the user are forgotten
+    here at once and in every other process through the bus, then `event` goes out on
+    `channel` (open websockets and subscriptions follow it)."""
+    sessions = services().sessions
+    sessions.forget(user_id)
+    await services().bus.publish(sessions.channel, {"user_id": str(user_id)})
+    if channel is not None and event is not None:
+        await services().bus.publish(channel, event)
 
 
 async def update_me(*, actor: User, name: str | None = None, email: str | None = None) -> User:
@@ -201,7 +234,7 @@ async def update_me(*, actor: User, name: str | None = None, email: str | None =
             await actor.save(update_fields=[*changes, "updated_at"])
         except IntegrityError:
             raise Conflict("A user with this email already exists") from None
-        await services().bus.publish(profile_channel(actor.id), {"type": "profile"})
+        await _changed(actor.id, profile_channel(actor.id), {"type": "profile"})
     return actor
 
 
@@ -214,8 +247,8 @@ async def _set_password(user: User, password: str) -> None:
         )
         await PasswordResetToken.filter(user_id=user.id, used_at=None).update(used_at=utcnow())
     await user.refresh_from_db(fields=["token_version"])
-    await services().bus.publish(
-        auth_channel(user.id), {"type": "revoked", "below_version": user.token_version}
+    await _changed(
+        user.id, auth_channel(user.id), {"type": "revoked", "below_version": user.token_version}
     )
 
 
@@ -234,8 +267,10 @@ async def logout(*, session: Session) -> None:
         jti=session.claims.jti, defaults={"user_id": session.user.id, "expires_at": expires_at}
     )
     await RevokedToken.filter(expires_at__lt=utcnow()).delete()
-    await services().bus.publish(
-        auth_channel(session.user.id), {"type": "revoked", "jti": session.claims.jti}
+    await _changed(
+        session.user.id,
+        auth_channel(session.user.id),
+        {"type": "revoked", "jti": session.claims.jti},
     )
 
 
@@ -268,9 +303,13 @@ async def set_active(*, email: str, active: bool) -> User:
     else:
         await User.filter(id=user.id).update(is_active=False, token_version=F("token_version") + 1)
     await user.refresh_from_db(fields=["is_active", "token_version"])
-    if not active:
-        await services().bus.publish(
-            auth_channel(user.id), {"type": "deactivated", "below_version": user.token_version}
+    if active:
+        await _changed(user.id)
+    else:
+        await _changed(
+            user.id,
+            auth_channel(user.id),
+            {"type": "deactivated", "below_version": user.token_version},
         )
     return user
 

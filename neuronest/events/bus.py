@@ -43,11 +43,29 @@ class Subscription:
         self.close()
 
 
+class Listener(Subscription):
+    """Messages handed to a callback the moment they are dispatched, before anything that runs
+    after the dispatch (a caller of `EventBus.sync` included) sees the world they describe."""
+
+    def __init__(
+        self,
+        channels: tuple[str, ...],
+        release: Callable[[Subscription], None],
+        callback: Callable[[str, Message], None],
+    ) -> None:
+        super().__init__(channels, release)
+        self._callback = callback
+
+    def deliver(self, channel: str, message: Message) -> None:
+        self._callback(channel, message)
+
+
 class EventBus(ABC):
     """Fans messages out to local subscriptions; subclasses decide how messages travel."""
 
     def __init__(self) -> None:
         self._local: dict[str, set[Subscription]] = defaultdict(set)
+        self._gap_callbacks: list[Callable[[], None]] = []
 
     async def start(self) -> None:
         return None
@@ -58,8 +76,30 @@ class EventBus(ABC):
     @abstractmethod
     async def publish(self, channel: str, message: Message) -> None: ...
 
+    async def sync(self) -> bool:
+        """True once every message published (by any process) before the call has been
+        dispatched here; False if that cannot be confirmed. Local delivery is immediate."""
+        return True
+
+    def on_gap(self, callback: Callable[[], None]) -> None:
+        """`callback` runs whenever messages may have been lost (a reconnection)."""
+        self._gap_callbacks.append(callback)
+
+    def _gap(self) -> None:
+        for callback in self._gap_callbacks:
+            callback()
+
     async def subscribe(self, *channels: str) -> Subscription:
-        subscription = Subscription(channels, self._unsubscribe)
+        return await self._add(Subscription(channels, self._unsubscribe))
+
+    async def follow(self, callback: Callable[[str, Message], None], *channels: str) -> Listener:
+        """Messages of `channels` passed to `callback` as they are dispatched (see Listener)."""
+        listener = Listener(channels, self._unsubscribe, callback)
+        await self._add(listener)
+        return listener
+
+    async def _add(self, subscription: Subscription) -> Subscription:
+        channels = subscription.channels
         first = [c for c in channels if not self._local[c]]
         for channel in channels:
             self._local[channel].add(subscription)

@@ -46,17 +46,24 @@ class Context(BaseContext):
         return None
 
     async def session(self) -> auth.Session:
+        """The session of this request (or websocket), verified once: by the process's cache of
+        verified sessions when it holds the token."""
         if self._session is None:
-            token = self._token()
-            if token is None:
-                raise Unauthenticated("Authentication required")
-            self._session = await auth.authenticate(token)
+            self._session = await self._authenticate(fresh=False)
         return self._session
 
     async def recheck(self) -> auth.Session:
-        """The session read afresh: a websocket serves many operations with one token."""
+        """The session read afresh from the database: a websocket serves many operations with
+        one token, and each must see even a change that no event announced."""
         self._session = None
-        return await self.session()
+        self._session = await self._authenticate(fresh=True)
+        return self._session
+
+    async def _authenticate(self, fresh: bool) -> auth.Session:
+        token = self._token()
+        if token is None:
+            raise Unauthenticated("Authentication required")
+        return await auth.authenticate(token, fresh=fresh)
 
     async def user(self) -> User:
         return (await self.session()).user
@@ -76,7 +83,7 @@ class Context(BaseContext):
         subscription = await services().bus.subscribe(revocations, *channels)
         try:
             # A token revoked between authentication and subscribing is caught here.
-            await auth.authenticate(self._token() or "")
+            await auth.authenticate(self._token() or "", fresh=True)
         except BaseException:
             subscription.close()
             raise

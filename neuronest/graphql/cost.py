@@ -41,6 +41,7 @@ from graphql import (
 from strawberry.extensions import ValidationCache
 
 from neuronest.errors import AppError, TooCostly, TooManyFields
+from neuronest.graphql.prepared import PreparedDocuments
 from neuronest.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
 SIZE_ARGUMENTS = ("limit", "first")
@@ -306,12 +307,16 @@ class Verdicts:
 
 
 class BudgetedValidation(ValidationCache):
-    """Refuses documents over budget, then validates the rest (cached, as ValidationCache)."""
+    """Refuses documents over budget, then validates the rest (cached, as ValidationCache;
+    a prepared document was validated when it was prepared)."""
 
-    def __init__(self, budget: Budget, verdicts: Verdicts, maxsize: int) -> None:
+    def __init__(
+        self, budget: Budget, verdicts: Verdicts, maxsize: int, prepared: PreparedDocuments
+    ) -> None:
         super().__init__(maxsize=maxsize)
         self.budget = budget
         self.verdicts = verdicts
+        self.prepared = prepared
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
@@ -323,6 +328,10 @@ class BudgetedValidation(ValidationCache):
             context.variables,
             self.budget,
         )
+        if error is None and self.prepared.is_valid(context):
+            context.pre_execution_errors = []
+            yield
+            return
         if error is None:
             yield from super().on_validate()
             return

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError
-from strawberry.extensions import MaxTokensLimiter, ParserCache
+from graphql import DocumentNode, GraphQLError
+from strawberry.extensions import MaxTokensLimiter
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
@@ -21,6 +21,7 @@ from neuronest.graphql.cost import Budget, BudgetedValidation, Verdicts
 from neuronest.graphql.errors import map_errors
 from neuronest.graphql.flat import FlatListExecution
 from neuronest.graphql.inputs import WellFormedInput
+from neuronest.graphql.prepared import DocumentError, PreparedDocuments, PreparedParserCache
 from neuronest.graphql.scalars import SCALARS
 from neuronest.memory.graphql import MemoryMutation, MemoryQuery
 from neuronest.orchestration.agents.graphql import AgentMutation, AgentQuery
@@ -60,6 +61,7 @@ BUDGET = Budget(
     expensive_mutations=EXPENSIVE_MUTATIONS,
 )
 VERDICTS = Verdicts(maxsize=512)
+PREPARED = PreparedDocuments()
 
 
 class Schema(strawberry.Schema):
@@ -78,7 +80,18 @@ schema = Schema(
     extensions=[
         WellFormedInput,
         lambda: MaxTokensLimiter(max_token_count=_settings.graphql_max_tokens),
-        lambda: ParserCache(maxsize=512),
-        lambda: BudgetedValidation(BUDGET, VERDICTS, maxsize=512),
+        lambda: PreparedParserCache(PREPARED, maxsize=512),
+        lambda: BudgetedValidation(BUDGET, VERDICTS, maxsize=512, prepared=PREPARED),
     ],
 )
+
+
+def prepare(query: str) -> DocumentNode:
+    """A fixed document (a REST route's) parsed and validated now, and then executed from this
+    parse each time it is sent: one the schema refuses, or over budget by itself, raises
+    DocumentError here, at start-up."""
+    document = PREPARED.prepare(schema._schema, query, _settings.graphql_max_tokens)
+    error = VERDICTS.check(schema._schema, query, document, None, BUDGET)
+    if error is not None:
+        raise DocumentError(f"{error.message} in {query!r}")
+    return document

@@ -22,7 +22,7 @@ from neuronest.config import get_settings
 from neuronest.errors import CODE_TO_ERROR, INTERNAL_CODE
 from neuronest.graphql.context import Context
 from neuronest.graphql.errors import VALIDATION_CODE
-from neuronest.graphql.schema import schema
+from neuronest.graphql.schema import prepare, schema
 from neuronest.kit import jsonvalue
 
 
@@ -86,6 +86,9 @@ def _error_response(error: GraphQLError) -> JSONResponse:
 
 
 def _endpoint(route: Route) -> Callable[..., Awaitable[JSONResponse]]:
+    # Parsed and validated once, here: a route that drifted from the schema fails at start-up;
+    # each call then runs this document (the schema's extensions know it by its text).
+    prepare(route.operation)
     path_params = re.findall(r"{(\w+)(?::\w+)?}", route.path)
 
     async def endpoint(request: Request, **params: Any) -> JSONResponse:

@@ -1,0 +1,31 @@
+"""The REST table's fixed documents are parsed and validated when the router is built."""
+
+from __future__ import annotations
+
+import pytest
+
+from neuronest.graphql.prepared import DocumentError
+from neuronest.rest.shim import Route, build_router
+
+
+@pytest.mark.parametrize(
+    ("document", "named"),
+    [
+        ("{ result: me { id nickname } }", "nickname"),
+        ("mutation($input: NoSuchInput!) { result: logout { message } }", "NoSuchInput"),
+        ("{ result: me { id ", "Syntax Error"),
+    ],
+)
+def test_a_route_that_drifted_from_the_schema_fails_to_build(document: str, named: str) -> None:
+    route = Route("GET", "/api/drifted", "Drifted", document, dict)
+    with pytest.raises(DocumentError, match=named):
+        build_router([route], "drifted")
+
+
+def test_every_route_of_the_api_runs_a_prepared_document() -> None:
+    from neuronest.graphql.schema import PREPARED
+    from neuronest.rest import auth, memory, orchestration, projects, runtimes
+
+    for module in (auth, memory, orchestration, projects, runtimes):
+        for route in module.ROUTES:
+            assert PREPARED.get(route.operation) is not None, route.path
