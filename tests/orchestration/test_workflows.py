@@ -296,8 +296,9 @@ async def test_cancel_mid_run_leaves_no_step_running(
 async def test_progress_reaches_task_updates(
     api: httpx.AsyncClient, account: Account, stack: Stack
 ) -> None:
+    # The first step takes two seconds: the subscription is in place long before the second.
     steps = [
-        {"id": "x", "task_type": "calculation", "input_data": {"expression": "1"}},
+        sleeper("x", 2),
         {"id": "y", "task_type": "calculation", "input_data": {"expression": "2"},
          "depends_on": ["x"]},
     ]  # fmt: skip
@@ -318,8 +319,9 @@ async def test_progress_reaches_task_updates(
         final = update["task"]["status"]
     await client.close()
     assert final == "completed"
-    if (await wait_task(api, account, task["id"]))["status"] == "completed" and seen:
-        assert ("y", "completed") in seen
+    assert ("x", "completed") in seen and ("y", "completed") in seen, seen
+    assert seen.index(("x", "completed")) < seen.index(("y", "created")), seen
+    assert seen.index(("y", "created")) < seen.index(("y", "completed")), seen
 
 
 async def test_editing_a_workflow_leaves_a_running_run_alone(

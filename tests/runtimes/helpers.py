@@ -95,6 +95,20 @@ def output(lines: list[dict[str, Any]], kind: str = "stdout") -> list[str]:
     return [line["message"] for line in lines if line["type"] == kind]
 
 
+async def wait_output(
+    api: httpx.AsyncClient, account: Account, runtime_id: str, count: int, timeout: float = 60
+) -> list[str]:
+    """The runtime's stdout lines once there are at least `count` of them."""
+    deadline = time.monotonic() + timeout
+    while True:
+        lines = output(await logs(api, account, runtime_id))
+        if len(lines) >= count:
+            return lines
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{len(lines)} of {count} stdout lines after {timeout} s: {lines}")
+        await asyncio.sleep(0.05)
+
+
 async def run_to_end(
     api: httpx.AsyncClient, account: Account, code: str, **options: Any
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:

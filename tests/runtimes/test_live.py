@@ -13,7 +13,15 @@ import pytest
 from tests.auth.test_graphql import Subscriber, bearer
 from tests.conftest import Account, register
 from tests.harness import Stack
-from tests.runtimes.helpers import FINAL, logs, make_runtime, output, start, wait_status
+from tests.runtimes.helpers import (
+    FINAL,
+    logs,
+    make_runtime,
+    output,
+    start,
+    wait_output,
+    wait_status,
+)
 
 COUNTING = (
     "import time\n"
@@ -74,8 +82,7 @@ async def test_subscriber_joining_mid_run_sees_every_line_once(
 ) -> None:
     runtime = await make_runtime(api, account, COUNTING)
     await start(api, account, runtime["id"])
-    while len(output(await logs(api, account, runtime["id"]))) < 40:
-        await asyncio.sleep(0.05)
+    await wait_output(api, account, runtime["id"], 40)
     client = await subscribe_logs(stack, account, runtime["id"], stack.urls[-1])
     lines = await collect_logs(client, "exited with code")
     await client.close()
@@ -133,8 +140,7 @@ async def test_killing_the_worker_mid_run(
     await start(api, account, runtime["id"])
     await start(api, account, looping["id"])
     await wait_status(api, account, looping["id"], {"running"})
-    while len(output(await logs(api, account, runtime["id"]))) < 5:
-        await asyncio.sleep(0.05)
+    await wait_output(api, account, runtime["id"], 5)
     worker = stack.processes["worker"]
     os.kill(worker.popen.pid, signal.SIGKILL)
     worker.popen.wait()

@@ -18,6 +18,7 @@ from tests.runtimes.helpers import (
     output,
     run_to_end,
     start,
+    wait_output,
     wait_status,
 )
 
@@ -178,14 +179,11 @@ async def test_restart_gives_a_fresh_run(api: httpx.AsyncClient, account: Accoun
     runtime = await make_runtime(api, account, code)
     await start(api, account, runtime["id"])
     first = await wait_status(api, account, runtime["id"], {"running"})
-    while not output(await logs(api, account, runtime["id"])):
-        await asyncio.sleep(0.1)
+    await wait_output(api, account, runtime["id"], 1)
     response = await api.post(f"/api/runtimes/{runtime['id']}/restart", headers=account.headers)
     assert response.json() == {"message": "Runtime restarting"}
     second = await wait_status(api, account, runtime["id"], {"running"})
-    while len(output(await logs(api, account, runtime["id"]))) < 2:
-        await asyncio.sleep(0.1)
-    runs = output(await logs(api, account, runtime["id"]))
+    runs = await wait_output(api, account, runtime["id"], 2)
     assert len(runs) == 2 and runs[0] != runs[1]
     assert second["started_at"] > first["started_at"]
     await api.post(f"/api/runtimes/{runtime['id']}/stop", headers=account.headers)
