@@ -12,12 +12,15 @@ from tortoise import Tortoise, connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.migrations.api.migrate import migrate as tortoise_migrate
+from tortoise.models import Model
+from tortoise.queryset import UpdateQuery
 from tortoise.transactions import in_transaction
 
 from neuronest.config import Settings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+M = TypeVar("M", bound=Model)
 APP_LABEL = "models"
 MODEL_MODULES = [
     "neuronest.auth.models",
@@ -126,6 +129,17 @@ async def atomically(work: Callable[[BaseDBAsyncClient], Awaitable[T]]) -> T:
             return await work(connection)
 
     return await to_the_end(run())
+
+
+async def changed_rows(model: type[M], update: UpdateQuery) -> list[M]:
+    """Runs `update` (`Model.filter(...).update(...)`) and returns the rows it changed as they
+    now are, read by the same statement (`UPDATE ... RETURNING *`: PostgreSQL, SQLite >= 3.35),
+    so a compare-and-set and the read of its outcome are one round trip."""
+    update._choose_db_if_not_chosen(True)
+    update._make_query()
+    sql, values = update.query.returning("*").get_parameterized_sql()  # type: ignore[operator]
+    rows = await update._db.execute_query_dict(sql, values)
+    return [model._init_from_db(**row) for row in rows]
 
 
 def __getattr__(name: str) -> Any:
