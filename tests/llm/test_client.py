@@ -28,6 +28,7 @@ from neuronest.llm.client import (
     LLMRequest,
     LLMResult,
     ToolSpec,
+    close_clients,
     complete,
     preload,
     resolve,
@@ -533,6 +534,42 @@ async def test_cancel_while_a_tool_runs(fake: FakeLLM, settings: Settings) -> No
     with pytest.raises(asyncio.CancelledError):
         await task
     assert len(fake.requests) == 1
+
+
+# --- connections ------------------------------------------------------------------------------
+
+
+async def test_calls_to_one_endpoint_share_a_kept_alive_connection(
+    fake: FakeLLM, settings: Settings
+) -> None:
+    """A process keeps one client per endpoint: later calls skip the TCP (and TLS) set-up."""
+    for _ in range(3):
+        result = await complete(settings, LLMRequest(model="gpt-4", prompt="hi"))
+        assert result.text == "ok"
+    assert len(fake.client_ports) == 3
+    assert len(set(fake.client_ports)) == 1
+
+
+async def test_the_call_after_a_cancelled_one_is_answered(
+    fake: FakeLLM, settings: Settings
+) -> None:
+    fake.script(slow_text("a" * 100, delay=0.1), text("next"))
+    deltas = Deltas()
+    task = asyncio.create_task(complete(settings, LLMRequest(model="gpt-4", prompt="hi"), deltas))
+    await asyncio.wait_for(deltas.first.wait(), 5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    result = await complete(settings, LLMRequest(model="gpt-4", prompt="again"))
+    assert result.text == "next"
+
+
+async def test_closed_clients_are_built_again(fake: FakeLLM, settings: Settings) -> None:
+    await complete(settings, LLMRequest(model="gpt-4", prompt="hi"))
+    await close_clients()
+    result = await complete(settings, LLMRequest(model="gpt-4", prompt="hi"))
+    assert result.text == "ok"
+    assert len(set(fake.client_ports)) == 2
 
 
 # --- Anthropic --------------------------------------------------------------------------------
