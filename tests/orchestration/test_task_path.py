@@ -17,7 +17,7 @@ from arq.connections import RedisSettings, create_pool
 from arq.constants import job_key_prefix
 
 from tests.auth.test_graphql import Subscriber, bearer
-from tests.conftest import MODES, Account, Mailbox, register, start_stack
+from tests.conftest import Account, register, stack_fixture
 from tests.harness import Stack
 from tests.llm import fake_llm as turns
 from tests.llm.fake_llm import FakeLLM
@@ -28,17 +28,7 @@ SLOW_HEARTBEAT = {"NEURONEST_TASK_HEARTBEAT": "600", "NEURONEST_TASK_STALE_AFTER
 JOB_DEADLINE = 30.0
 
 
-@pytest.fixture(scope="module", params=MODES)
-def slow_beat(
-    request: pytest.FixtureRequest,
-    tmp_path_factory: pytest.TempPathFactory,
-    mailbox: Mailbox,
-    llm: FakeLLM,
-) -> Iterator[Stack]:
-    workdir = tmp_path_factory.mktemp(f"slow-beat-{request.param}")
-    stack = start_stack(request.param, workdir, mailbox, llm, **SLOW_HEARTBEAT)
-    yield stack
-    stack.stop()
+slow_beat = stack_fixture("slow-beat", **SLOW_HEARTBEAT)
 
 
 @pytest.fixture
