@@ -12,7 +12,7 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
-from neuronest.db import changed_rows, to_the_end
+from neuronest.db import PreparedUpdate, to_the_end
 from neuronest.errors import AppError, Conflict
 from neuronest.events.bus import EventBus, Subscription
 from neuronest.jobs.identity import WORKER_ID
@@ -65,21 +65,26 @@ async def run_task(task_id: str, attempt: int) -> None:
                 await _remember(task, task.result or {})
 
 
+_claim_row = PreparedUpdate(
+    Task,
+    changes=("status", "attempts", "worker_id", "heartbeat_at", "started_at", "error"),
+    where=("id", "status", "attempts"),
+)
+
+
 async def _claim(task_id: str, attempt: int) -> Task | None:
     """The task, now running here, if it was waiting for this attempt: one compare-and-set that
     returns the row. A second delivery of the job, a later attempt's job or a cancel that came
     first all leave nothing to claim."""
     now = utcnow()
-    claimed = await changed_rows(
-        Task,
-        Task.filter(id=task_id, status=TaskStatus.CREATED, attempts=attempt).update(
-            status=TaskStatus.RUNNING,
-            attempts=attempt + 1,
-            worker_id=WORKER_ID,
-            heartbeat_at=now,
-            started_at=now,
-            error=None,
-        ),
+    claimed = await _claim_row.rows(
+        {"id": task_id, "status": TaskStatus.CREATED, "attempts": attempt},
+        status=TaskStatus.RUNNING,
+        attempts=attempt + 1,
+        worker_id=WORKER_ID,
+        heartbeat_at=now,
+        started_at=now,
+        error=None,
     )
     return claimed[0] if claimed else None
 
@@ -173,6 +178,9 @@ async def _supervised(task: Task, control: _Control) -> dict[str, Any]:
     return work.result()
 
 
+_beat_row = PreparedUpdate(Task, changes=("heartbeat_at",), where=("id", "status", "worker_id"))
+
+
 async def _watch(task: Task, control: _Control) -> None:
     """Returns once the task is cancelled, or once its heartbeat finds it no longer running
     here (cancelled meanwhile, or given to another worker)."""
@@ -181,12 +189,8 @@ async def _watch(task: Task, control: _Control) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(control.cancelled.wait(), every)
             return
-        mine = await to_the_end(
-            Task.filter(id=task.id, status=TaskStatus.RUNNING, worker_id=WORKER_ID).update(
-                heartbeat_at=utcnow()
-            )
-        )
-        if not mine:
+        where = {"id": task.id, "status": TaskStatus.RUNNING, "worker_id": WORKER_ID}
+        if not await to_the_end(_beat_row.count(where, heartbeat_at=utcnow())):
             return
 
 
@@ -220,6 +224,13 @@ async def _execute(task: Task, streamed: Streamed) -> dict[str, Any]:
     return await asyncio.wait_for(task_type.run(run), _timeout(task))
 
 
+_finish_row = PreparedUpdate(
+    Task,
+    changes=("status", "result", "error", "finished_at", "worker_id"),
+    where=("id", "status", "worker_id"),
+)
+
+
 async def _finish(
     task: Task,
     status: TaskStatus,
@@ -227,6 +238,8 @@ async def _finish(
     result: dict[str, Any] | None = None,
     error: str | None = None,
 ) -> bool:
+    """Records the end of the run this worker holds (one compare-and-set, which a cancel or a
+    new owner wins), then tells subscribers and a workflow."""
     changes: dict[str, Any] = {
         "status": status,
         "result": stored_result(result),
@@ -234,13 +247,12 @@ async def _finish(
         "finished_at": utcnow(),
         "worker_id": None,
     }
-    done = await Task.filter(id=task.id, status=TaskStatus.RUNNING, worker_id=WORKER_ID).update(
-        **changes
-    )
-    if done:
-        task.update_from_dict(changes)  # what the row now holds, without reading it back
-        await on_task_finished(task)
-    return bool(done)
+    where = {"id": task.id, "status": TaskStatus.RUNNING, "worker_id": WORKER_ID}
+    if not await _finish_row.count(where, **changes):
+        return False
+    task.update_from_dict(changes)  # what the row now holds, without reading it back
+    await on_task_finished(task)
+    return True
 
 
 async def _remember(task: Task, result: dict[str, Any]) -> None:
