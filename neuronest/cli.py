@@ -63,9 +63,9 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "user":
         asyncio.run(_set_active(settings, args.email, args.action == "activate"))
     elif args.command == "worker":
-        from neuronest.jobs.worker import build_worker
+        from neuronest.jobs.worker import run_worker
 
-        build_worker(settings).run()
+        run_worker(settings)
 
 
 async def _set_active(settings: Settings, email: str, active: bool) -> None:

@@ -58,8 +58,10 @@ class Services:
         """What runs jobs here (workers, the embedded process) loads the model layer up front:
         its first import would otherwise stall the event loop for seconds mid-request."""
         from neuronest.llm.client import preload
+        from neuronest.orchestration.tasks.execution import listen_for_control
 
         await asyncio.to_thread(preload, self.settings)
+        self._background.append(await listen_for_control(self.bus))
         self.runs_jobs = True
         self.start_reconciler()
 
@@ -77,6 +79,7 @@ class Services:
 
     async def close(self) -> None:
         global _current
+        from neuronest.llm.client import close_clients
         from neuronest.runtimes.backends import close_backends
 
         for task in [*self._background, *self._spawned]:
@@ -84,6 +87,7 @@ class Services:
         await asyncio.gather(*self._background, *self._spawned, return_exceptions=True)
         await self.jobs.close()
         await close_backends()
+        await close_clients()
         await self.bus.close()
         if self.redis is not None:
             await self.redis.aclose()

@@ -108,6 +108,24 @@ def start_stack(
     return _embedded_stack(workdir, llm, **overrides)
 
 
+def stack_fixture(name: str, **settings: str) -> Any:
+    """A module-scoped fixture: a deployment of each mode with `settings` of its own."""
+
+    @pytest.fixture(scope="module", params=MODES)
+    def fixture(
+        request: pytest.FixtureRequest,
+        tmp_path_factory: pytest.TempPathFactory,
+        mailbox: Mailbox,
+        llm: FakeLLM,
+    ) -> Iterator[Stack]:
+        workdir = tmp_path_factory.mktemp(f"{name}-{request.param}")
+        stack = start_stack(request.param, workdir, mailbox, llm, **settings)
+        yield stack
+        stack.stop()
+
+    return fixture
+
+
 @pytest.fixture(scope="session", params=MODES)
 def stack(
     request: pytest.FixtureRequest,

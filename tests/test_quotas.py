@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 
-from tests.conftest import MODES, Account, Mailbox, register, start_stack
+from tests.conftest import Account, register, stack_fixture
 from tests.harness import Stack
 from tests.llm.fake_llm import FakeLLM, slow_text
 
@@ -28,17 +28,7 @@ LIMITS = {
 }
 
 
-@pytest.fixture(scope="module", params=MODES)
-def limited(
-    request: pytest.FixtureRequest,
-    tmp_path_factory: pytest.TempPathFactory,
-    mailbox: Mailbox,
-    llm: FakeLLM,
-) -> Iterator[Stack]:
-    workdir = tmp_path_factory.mktemp(f"limited-{request.param}")
-    stack = start_stack(request.param, workdir, mailbox, llm, **LIMITS)
-    yield stack
-    stack.stop()
+limited = stack_fixture("limited", **LIMITS)
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ from __future__ import annotations
 import asyncio
 from abc import ABC, abstractmethod
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 Message = dict[str, Any]
@@ -88,6 +88,11 @@ class EventBus(ABC):
     def _gap(self) -> None:
         for callback in self._gap_callbacks:
             callback()
+
+    async def publish_many(self, messages: Sequence[tuple[str, Message]]) -> None:
+        """Publishes each (channel, message) in order, in one round trip where the bus can."""
+        for channel, message in messages:
+            await self.publish(channel, message)
 
     async def subscribe(self, *channels: str) -> Subscription:
         return await self._add(Subscription(channels, self._unsubscribe))

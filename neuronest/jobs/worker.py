@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any, cast
 
@@ -47,3 +48,18 @@ def build_worker(settings: Settings) -> Worker:
         handle_signals=True,
         keep_result=0,
     )
+
+
+def run_worker(settings: Settings) -> None:
+    """Runs the worker until a signal stops it, on uvloop's event loop when it is installed (it
+    comes with uvicorn[standard]), as uvicorn runs the API."""
+    asyncio.set_event_loop(new_event_loop())
+    build_worker(settings).run()
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency where it builds
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()

@@ -11,11 +11,13 @@ The task runner calls :func:`complete`. Which provider answers is chosen by the 
   (``NEURONEST_ANTHROPIC_BASE_URL`` overrides the endpoint).
 
 The provider clients and the tool loop are pydantic-ai's (:mod:`neuronest.llm.providers`), which
-is imported on the first call only: it takes a few seconds to import.
+is imported on the first call only: it takes a few seconds to import. Each process builds one SDK
+client per endpoint and key (per event loop) and reuses it, with its connections, for every call.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -211,3 +213,11 @@ def preload(settings: Settings | None = None) -> None:
     from neuronest.llm import providers
 
     providers.preload(anthropic=bool(settings and settings.anthropic_api_key))
+
+
+async def close_clients() -> None:
+    """Closes the provider clients (and their connections) that calls on this event loop built;
+    nothing to do when no call was made."""
+    providers = sys.modules.get("neuronest.llm.providers")
+    if providers is not None:
+        await providers.close_clients()

@@ -11,15 +11,16 @@ Imported lazily by the client: importing pydantic-ai takes a few seconds.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import json
 import logging
 import re
 import ssl
-from collections.abc import AsyncIterable, AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+import weakref
+from collections.abc import AsyncIterable, Sequence
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx2
 import pydantic_ai
@@ -49,6 +50,7 @@ from pydantic_ai.messages import (
 from pydantic_ai.models import Model
 from pydantic_ai.models.openai import OpenAIChatModel
 from pydantic_ai.profiles.openai import OpenAIModelProfile
+from pydantic_ai.providers import Provider
 from pydantic_ai.providers.openai import OpenAIProvider
 from pydantic_ai.settings import ModelSettings
 from pydantic_ai.usage import UsageLimits
@@ -112,27 +114,27 @@ async def run(
     if request.max_tokens is not None:
         model_settings["max_tokens"] = request.max_tokens
 
-    async with _model(settings, endpoint) as model:
-        try:
-            agent: Agent[None, str] = Agent(
-                model,
-                name="neuronest",
-                instructions=request.system or None,
-                tools=[_tool(spec, records) for spec in request.tools],
-                retries={"tools": TOOL_RETRIES},
-            )
-            result = await agent.run(
-                request.prompt,
-                message_history=_history(request.history),
-                model_settings=model_settings,
-                usage_limits=UsageLimits(request_limit=settings.llm_max_tool_rounds),
-                event_stream_handler=stream_handler,
-            )
-        except Exception as exc:
-            if any(exc is error for error in callback_errors):
-                raise
-            # The cause stays chained for the logs; the message alone is for users.
-            raise _llm_error(exc, settings, endpoint) from exc
+    model = _model(settings, endpoint)
+    try:
+        agent: Agent[None, str] = Agent(
+            model,
+            name="neuronest",
+            instructions=request.system or None,
+            tools=[_tool(spec, records) for spec in request.tools],
+            retries={"tools": TOOL_RETRIES},
+        )
+        result = await agent.run(
+            request.prompt,
+            message_history=_history(request.history),
+            model_settings=model_settings,
+            usage_limits=UsageLimits(request_limit=settings.llm_max_tool_rounds),
+            event_stream_handler=stream_handler,
+        )
+    except Exception as exc:
+        if any(exc is error for error in callback_errors):
+            raise
+        # The cause stays chained for the logs; the message alone is for users.
+        raise _llm_error(exc, settings, endpoint) from exc
 
     usage = result.usage
     return LLMResult(
@@ -156,47 +158,87 @@ def preload(*, anthropic: bool = False) -> None:
         importlib.import_module("pydantic_ai.providers.anthropic")
 
 
+class _ClientKey(NamedTuple):
+    kind: str
+    base_url: str
+    api_key: str | None
+    max_retries: int
+    timeout: float
+
+
 @cache
 def _ssl_context() -> ssl.SSLContext:
     """One TLS context for every client: building one reads the CA bundle (~30 ms of CPU)."""
     return httpx2.create_ssl_context()
 
 
-@asynccontextmanager
-async def _model(settings: Settings, endpoint: Endpoint) -> AsyncIterator[Model]:
-    """The pydantic-ai model for ``endpoint``, over an SDK client closed on exit.
+# Per event loop (a client's connection pool belongs to the loop it was used on), then per
+# endpoint: each process builds each SDK client once and reuses its connections for every call.
+_providers: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[_ClientKey, Provider[Any]]
+] = weakref.WeakKeyDictionary()
 
-    A fresh client (and connection pool) per call keeps nothing tied to an event loop between
-    calls; only the TLS context is shared.
-    """
+
+def _model(settings: Settings, endpoint: Endpoint) -> Model:
+    """The pydantic-ai model for ``endpoint``, over this process's SDK client for it."""
+    provider = _provider(settings, endpoint)
     if endpoint.kind == "anthropic":
-        import anthropic  # slow to import: only when used
         from pydantic_ai.models.anthropic import AnthropicModel
+
+        return AnthropicModel(endpoint.name, provider=provider)
+    return OpenAIChatModel(
+        endpoint.name,
+        provider=provider,
+        profile=COMPATIBLE_PROFILE if endpoint.kind == "compatible" else None,
+    )
+
+
+def _provider(settings: Settings, endpoint: Endpoint) -> Provider[Any]:
+    key = _ClientKey(
+        endpoint.kind,
+        endpoint.base_url,
+        endpoint.api_key,
+        settings.llm_max_retries,
+        settings.llm_timeout,
+    )
+    providers = _providers.setdefault(asyncio.get_running_loop(), {})
+    provider = providers.get(key)
+    if provider is None:
+        provider = providers[key] = _new_provider(key)
+    return provider
+
+
+def _new_provider(key: _ClientKey) -> Provider[Any]:
+    if key.kind == "anthropic":
+        import anthropic  # slow to import: only when used
         from pydantic_ai.providers.anthropic import AnthropicProvider
 
-        async with anthropic.AsyncAnthropic(
-            api_key=endpoint.api_key,
-            base_url=endpoint.base_url,
-            max_retries=settings.llm_max_retries,
-            timeout=settings.llm_timeout,
-            http_client=anthropic.DefaultAsyncHttpxClient(verify=_ssl_context()),
-        ) as anthropic_client:
-            yield AnthropicModel(
-                endpoint.name, provider=AnthropicProvider(anthropic_client=anthropic_client)
+        return AnthropicProvider(
+            anthropic_client=anthropic.AsyncAnthropic(
+                api_key=key.api_key,
+                base_url=key.base_url,
+                max_retries=key.max_retries,
+                timeout=key.timeout,
+                http_client=anthropic.DefaultAsyncHttpxClient(verify=_ssl_context()),
             )
-        return
-    async with AsyncOpenAI(
-        api_key=endpoint.api_key or NO_KEY,
-        base_url=endpoint.base_url,
-        max_retries=settings.llm_max_retries,
-        timeout=settings.llm_timeout,
-        http_client=DefaultAsyncHttpxClient(verify=_ssl_context()),
-    ) as openai_client:
-        yield OpenAIChatModel(
-            endpoint.name,
-            provider=OpenAIProvider(openai_client=openai_client),
-            profile=COMPATIBLE_PROFILE if endpoint.kind == "compatible" else None,
         )
+    return OpenAIProvider(
+        openai_client=AsyncOpenAI(
+            api_key=key.api_key or NO_KEY,
+            base_url=key.base_url,
+            max_retries=key.max_retries,
+            timeout=key.timeout,
+            http_client=DefaultAsyncHttpxClient(verify=_ssl_context()),
+        )
+    )
+
+
+async def close_clients() -> None:
+    """Closes the SDK clients this event loop built (their connections); later calls build new
+    ones."""
+    providers = _providers.pop(asyncio.get_running_loop(), {})
+    for provider in providers.values():
+        await provider.client.close()
 
 
 def _history(history: Sequence[tuple[str, str]]) -> list[ModelMessage]:

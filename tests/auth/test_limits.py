@@ -10,26 +10,22 @@ import asyncio
 import itertools
 import json
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 import websockets
 
 from tests.conftest import (
-    MODES,
     Mailbox,
     mailed_reset_tokens,
     register,
     reset_tokens,
-    start_stack,
+    stack_fixture,
     unique_email,
 )
 from tests.harness import Stack
-from tests.llm.fake_llm import FakeLLM
 
 LIMITS = {
     "NEURONEST_LOGIN_MAX_FAILURES": "5",
@@ -64,24 +60,8 @@ async def clients_from(stack: Stack, address: str) -> AsyncIterator[list[httpx.A
         yield [await exits.enter_async_context(client_from(url, address)) for url in stack.urls]
 
 
-def _stack_fixture(name: str, **settings: str) -> Any:
-    @pytest.fixture(scope="module", params=MODES)
-    def fixture(
-        request: pytest.FixtureRequest,
-        tmp_path_factory: pytest.TempPathFactory,
-        mailbox: Mailbox,
-        llm: FakeLLM,
-    ) -> Iterator[Stack]:
-        workdir: Path = tmp_path_factory.mktemp(f"{name}-{request.param}")
-        stack = start_stack(request.param, workdir, mailbox, llm, **settings)
-        yield stack
-        stack.stop()
-
-    return fixture
-
-
-limited = _stack_fixture("limited", **LIMITS)
-proxied = _stack_fixture(
+limited = stack_fixture("limited", **LIMITS)
+proxied = stack_fixture(
     "proxied", NEURONEST_TRUSTED_PROXIES="127.0.0.1", NEURONEST_LOGIN_ADDRESS_LIMIT="3/hour"
 )
 

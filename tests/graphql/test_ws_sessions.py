@@ -7,16 +7,15 @@ import asyncio
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 import websockets
 
 from tests.auth.test_graphql import Subscriber, bearer, expect_revoked
-from tests.conftest import MODES, Account, Mailbox, register, reset_token, start_stack
+from tests.conftest import Account, Mailbox, register, reset_token, stack_fixture
 from tests.harness import Stack
-from tests.llm.fake_llm import FakeLLM
 
 OPERATIONS = {
     "query": "{ me { email name } }",
@@ -184,24 +183,12 @@ def _inactive(stack: Stack, account: Account) -> tuple[object, object]:
 TOKEN_TTL = 6
 
 
-@pytest.fixture(scope="module", params=MODES)
-def short_stack(
-    request: pytest.FixtureRequest,
-    tmp_path_factory: pytest.TempPathFactory,
-    mailbox: Mailbox,
-    llm: FakeLLM,
-) -> Iterator[Stack]:
-    """Tokens that live seconds, and sessions re-read from the database every 0.3 s."""
-    stack = start_stack(
-        request.param,
-        tmp_path_factory.mktemp(f"short-{request.param}"),
-        mailbox,
-        llm,
-        NEURONEST_ACCESS_TOKEN_TTL=str(TOKEN_TTL),
-        NEURONEST_WS_SESSION_RECHECK_INTERVAL="0.3",
-    )
-    yield stack
-    stack.stop()
+# Tokens that live seconds, and sessions re-read from the database every 0.3 s.
+short_stack = stack_fixture(
+    "short",
+    NEURONEST_ACCESS_TOKEN_TTL=str(TOKEN_TTL),
+    NEURONEST_WS_SESSION_RECHECK_INTERVAL="0.3",
+)
 
 
 @pytest.fixture

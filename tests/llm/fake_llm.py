@@ -323,6 +323,8 @@ class FakeLLM:
             client that talks to the wrong route.
         closed_streams: streaming responses that the client closed before the end.
         completed_streams: streaming responses sent to the end.
+        client_ports: the client's TCP port of each chat completion request, in order: requests
+            that came over one kept-alive connection share a port.
     """
 
     def __init__(self, api_key: str | None = None, models: Iterable[str] = DEFAULT_MODELS) -> None:
@@ -334,6 +336,7 @@ class FakeLLM:
         self.other_requests: list[str] = []
         self.closed_streams = 0
         self.completed_streams = 0
+        self.client_ports: list[int] = []
         self._turns: deque[Turn] = deque()
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
@@ -432,6 +435,7 @@ class FakeLLM:
             self.other_requests.clear()
             self.closed_streams = 0
             self.completed_streams = 0
+            self.client_ports.clear()
             self._changed.notify_all()
 
     @property
@@ -554,6 +558,7 @@ class FakeLLM:
         refused = self._unauthorized(request)
         with self._changed:
             self.requests.append({**body, "_headers": dict(request.headers.items())})
+            self.client_ports.append(request.client.port if request.client else 0)
             turn: Turn | None = None
             if refused is None:
                 turn = self._turns.popleft() if self._turns else Text("ok")

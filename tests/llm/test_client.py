@@ -28,6 +28,7 @@ from neuronest.llm.client import (
     LLMRequest,
     LLMResult,
     ToolSpec,
+    close_clients,
     complete,
     preload,
     resolve,
@@ -504,7 +505,7 @@ def test_preload_imports_the_providers() -> None:
 
 
 async def test_cancel_mid_stream_closes_the_stream(fake: FakeLLM, settings: Settings) -> None:
-    fake.script(slow_text("a" * 100, delay=0.1))
+    fake.script(slow_text("a" * 100, delay=0.1), text("next"))
     deltas = Deltas()
     task = asyncio.create_task(complete(settings, LLMRequest(model="gpt-4", prompt="hi"), deltas))
     await asyncio.wait_for(deltas.first.wait(), 5)
@@ -515,6 +516,9 @@ async def test_cancel_mid_stream_closes_the_stream(fake: FakeLLM, settings: Sett
     assert fake.closed_streams == 1
     assert fake.completed_streams == 0
     assert len(deltas.pieces) < 100
+    # The endpoint's client, shared with later calls, still answers them.
+    result = await complete(settings, LLMRequest(model="gpt-4", prompt="again"))
+    assert result.text == "next"
 
 
 async def test_cancel_while_a_tool_runs(fake: FakeLLM, settings: Settings) -> None:
@@ -533,6 +537,28 @@ async def test_cancel_while_a_tool_runs(fake: FakeLLM, settings: Settings) -> No
     with pytest.raises(asyncio.CancelledError):
         await task
     assert len(fake.requests) == 1
+
+
+# --- connections ------------------------------------------------------------------------------
+
+
+async def test_calls_to_one_endpoint_share_a_kept_alive_connection(
+    fake: FakeLLM, settings: Settings
+) -> None:
+    """A process keeps one client per endpoint: later calls skip the TCP (and TLS) set-up."""
+    for _ in range(3):
+        result = await complete(settings, LLMRequest(model="gpt-4", prompt="hi"))
+        assert result.text == "ok"
+    assert len(fake.client_ports) == 3
+    assert len(set(fake.client_ports)) == 1
+
+
+async def test_closed_clients_are_built_again(fake: FakeLLM, settings: Settings) -> None:
+    await complete(settings, LLMRequest(model="gpt-4", prompt="hi"))
+    await close_clients()
+    result = await complete(settings, LLMRequest(model="gpt-4", prompt="hi"))
+    assert result.text == "ok"
+    assert len(set(fake.client_ports)) == 2
 
 
 # --- Anthropic --------------------------------------------------------------------------------

@@ -2,20 +2,29 @@ from __future__ import annotations
 
 from typing import Any
 
+from neuronest.events.bus import Message
 from neuronest.orchestration.tasks.models import Task
 from neuronest.services import services
+
+# Cancels and snapshot requests for running tasks, `{"task_id": ..., "action": ...}`: every
+# process that runs tasks listens once (not once per task) and acts on the tasks it runs.
+CONTROL_CHANNEL = "tasks:control"
 
 
 def updates_channel(task_id: object) -> str:
     return f"task:{task_id}:updates"
 
 
-def control_channel(task_id: object) -> str:
-    return f"task:{task_id}:control"
+def status_event(task: Task) -> tuple[str, Message]:
+    return updates_channel(task.id), {"type": "status", "status": str(task.status)}
+
+
+def control_event(task_id: object, action: str) -> tuple[str, Message]:
+    return CONTROL_CHANNEL, {"task_id": str(task_id), "action": action}
 
 
 async def publish_status(task: Task) -> None:
-    await publish(task.id, {"type": "status", "status": str(task.status)})
+    await services().bus.publish(*status_event(task))
 
 
 async def publish(task_id: object, event: dict[str, Any]) -> None:

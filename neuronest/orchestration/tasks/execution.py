@@ -9,17 +9,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Iterator
 from typing import Any
 
-from neuronest.db import to_the_end
+from neuronest.db import PreparedUpdate, to_the_end
 from neuronest.errors import AppError, Conflict
+from neuronest.events.bus import EventBus, Subscription
 from neuronest.jobs.identity import WORKER_ID
 from neuronest.kit.time import utcnow
 from neuronest.llm.client import LLMError
 from neuronest.memory.models import Memory
 from neuronest.memory.service import relevant_entries, store_entry
 from neuronest.orchestration.agents.models import Agent
-from neuronest.orchestration.tasks.events import control_channel, publish, publish_status
+from neuronest.orchestration.tasks.events import CONTROL_CHANNEL, publish, publish_status
 from neuronest.orchestration.tasks.models import Task, TaskStatus
 from neuronest.orchestration.tasks.results import stored_result
 from neuronest.orchestration.tasks.types import REGISTRY
@@ -34,8 +36,49 @@ WORKFLOW = "workflow"
 
 
 async def run_task(task_id: str, attempt: int) -> None:
+    streamed = Streamed(task_id)
+    # Listening before the claim: a cancel can only follow a claim it did not prevent.
+    with _controlled(task_id, streamed) as control:
+        task = await _claim(task_id, attempt)
+        if task is None:
+            return
+        await publish_status(task)
+        if task.task_type == WORKFLOW:
+            await sync_workflow(task)
+            await advance(task_id)  # steps run as child tasks; their ends move the run on
+            return
+        try:
+            result = await _supervised(task, control)
+        except _Cancelled:
+            return
+        except TimeoutError:
+            await _finish(task, TaskStatus.FAILED, error=f"timed out after {_timeout(task):g} s")
+        except TaskFailed as failure:
+            await _finish(task, TaskStatus.FAILED, result=failure.result, error=failure.error)
+        except (AppError, LLMError) as error:
+            await _finish(task, TaskStatus.FAILED, error=str(error))
+        except Exception as error:
+            log.exception("task %s failed", task_id)
+            await _finish(task, TaskStatus.FAILED, error=f"internal error ({type(error).__name__})")
+        else:
+            if await _finish(task, TaskStatus.COMPLETED, result=result):
+                await _remember(task, task.result or {})
+
+
+_claim_row = PreparedUpdate(
+    Task,
+    changes=("status", "attempts", "worker_id", "heartbeat_at", "started_at", "error"),
+    where=("id", "status", "attempts"),
+)
+
+
+async def _claim(task_id: str, attempt: int) -> Task | None:
+    """The task, now running here, if it was waiting for this attempt: one compare-and-set that
+    returns the row. A second delivery of the job, a later attempt's job or a cancel that came
+    first all leave nothing to claim."""
     now = utcnow()
-    claimed = await Task.filter(id=task_id, status=TaskStatus.CREATED, attempts=attempt).update(
+    claimed = await _claim_row.rows(
+        {"id": task_id, "status": TaskStatus.CREATED, "attempts": attempt},
         status=TaskStatus.RUNNING,
         attempts=attempt + 1,
         worker_id=WORKER_ID,
@@ -43,30 +86,7 @@ async def run_task(task_id: str, attempt: int) -> None:
         started_at=now,
         error=None,
     )
-    if not claimed:
-        return
-    task = await Task.get(id=task_id)
-    await publish_status(task)
-    if task.task_type == WORKFLOW:
-        await sync_workflow(task)
-        await advance(task_id)  # steps run as child tasks; their ends move the run on
-        return
-    try:
-        result = await _supervised(task)
-    except _Cancelled:
-        return
-    except TimeoutError:
-        await _finish(task, TaskStatus.FAILED, error=f"timed out after {_timeout(task):g} s")
-    except TaskFailed as failure:
-        await _finish(task, TaskStatus.FAILED, result=failure.result, error=failure.error)
-    except (AppError, LLMError) as error:
-        await _finish(task, TaskStatus.FAILED, error=str(error))
-    except Exception as error:
-        log.exception("task %s failed", task_id)
-        await _finish(task, TaskStatus.FAILED, error=f"internal error ({type(error).__name__})")
-    else:
-        if await _finish(task, TaskStatus.COMPLETED, result=result):
-            await _remember(task, task.result or {})
+    return claimed[0] if claimed else None
 
 
 class _Cancelled(Exception):
@@ -95,47 +115,83 @@ class Streamed:
         await publish(self.task_id, {"type": "snapshot", "text": self.text})
 
 
-async def _supervised(task: Task) -> dict[str, Any]:
-    """Runs the task's type; a cancel or a lost claim stops it at once."""
-    streamed = Streamed(task.id)
-    if REGISTRY[task.task_type].instant:
-        return await _execute(task, streamed)
-    work = asyncio.create_task(_execute(task, streamed))
-    settings = services().settings
-    with await services().bus.subscribe(control_channel(task.id)) as control:
+class _Control:
+    """What the control channel says to one run of a task in this process."""
 
-        async def watch() -> None:
-            while True:
+    def __init__(self, streamed: Streamed) -> None:
+        self.streamed = streamed
+        self.cancelled = asyncio.Event()
+
+
+_controls: dict[str, set[_Control]] = {}  # by task id; a duplicate delivery may run alongside
+
+
+@contextlib.contextmanager
+def _controlled(task_id: str, streamed: Streamed) -> Iterator[_Control]:
+    control = _Control(streamed)
+    _controls.setdefault(task_id, set()).add(control)
+    try:
+        yield control
+    finally:
+        runs = _controls[task_id]
+        runs.discard(control)
+        if not runs:
+            del _controls[task_id]
+
+
+async def listen_for_control(bus: EventBus) -> asyncio.Task[None]:
+    """Subscribes this process to the tasks' control channel, once for every task it runs; the
+    subscription is confirmed when this returns, so no later cancel is missed (should the
+    connection drop all the same, the next heartbeat finds the task cancelled)."""
+    subscription = await bus.subscribe(CONTROL_CHANNEL)
+    return asyncio.create_task(_route_control(subscription), name="task-control")
+
+
+async def _route_control(subscription: Subscription) -> None:
+    with subscription:
+        async for _, message in subscription:
+            for control in tuple(_controls.get(str(message.get("task_id")), ())):
+                if message.get("action") != "snapshot":
+                    control.cancelled.set()
+                    continue
                 try:
-                    _, message = await asyncio.wait_for(control.get(), settings.task_heartbeat)
-                    if message.get("action") == "snapshot":
-                        await streamed.snapshot()
-                        continue
-                    return  # cancel requested
-                except TimeoutError:
-                    mine = await to_the_end(
-                        Task.filter(
-                            id=task.id, status=TaskStatus.RUNNING, worker_id=WORKER_ID
-                        ).update(heartbeat_at=utcnow())
-                    )
-                    if not mine:
-                        return
+                    await control.streamed.snapshot()
+                except Exception:
+                    log.exception("snapshot of task %s not published", message.get("task_id"))
 
-        watcher = asyncio.create_task(watch())
-        # A cancel that came before the subscription is seen here.
-        if await Task.filter(id=task.id, status=TaskStatus.RUNNING).exists():
-            await asyncio.wait({work, watcher}, return_when=asyncio.FIRST_COMPLETED)
-        else:
-            watcher.cancel()
-        if not work.done():
-            work.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await work
-            raise _Cancelled
+
+async def _supervised(task: Task, control: _Control) -> dict[str, Any]:
+    """Runs the task's type; a cancel or a lost claim stops it at once."""
+    if REGISTRY[task.task_type].instant:
+        return await _execute(task, control.streamed)
+    work = asyncio.create_task(_execute(task, control.streamed))
+    watcher = asyncio.create_task(_watch(task, control))
+    try:
+        await asyncio.wait({work, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped = not work.done()
+        work.cancel()
         watcher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watcher
+        await asyncio.gather(work, watcher, return_exceptions=True)
+    if stopped:
+        raise _Cancelled
     return work.result()
+
+
+_beat_row = PreparedUpdate(Task, changes=("heartbeat_at",), where=("id", "status", "worker_id"))
+
+
+async def _watch(task: Task, control: _Control) -> None:
+    """Returns once the task is cancelled, or once its heartbeat finds it no longer running
+    here (cancelled meanwhile, or given to another worker)."""
+    every = services().settings.task_heartbeat
+    while True:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(control.cancelled.wait(), every)
+            return
+        where = {"id": task.id, "status": TaskStatus.RUNNING, "worker_id": WORKER_ID}
+        if not await to_the_end(_beat_row.count(where, heartbeat_at=utcnow())):
+            return
 
 
 async def _execute(task: Task, streamed: Streamed) -> dict[str, Any]:
@@ -168,6 +224,13 @@ async def _execute(task: Task, streamed: Streamed) -> dict[str, Any]:
     return await asyncio.wait_for(task_type.run(run), _timeout(task))
 
 
+_finish_row = PreparedUpdate(
+    Task,
+    changes=("status", "result", "error", "finished_at", "worker_id"),
+    where=("id", "status", "worker_id"),
+)
+
+
 async def _finish(
     task: Task,
     status: TaskStatus,
@@ -175,6 +238,8 @@ async def _finish(
     result: dict[str, Any] | None = None,
     error: str | None = None,
 ) -> bool:
+    """Records the end of the run this worker holds (one compare-and-set, which a cancel or a
+    new owner wins), then tells subscribers and a workflow."""
     changes: dict[str, Any] = {
         "status": status,
         "result": stored_result(result),
@@ -182,14 +247,12 @@ async def _finish(
         "finished_at": utcnow(),
         "worker_id": None,
     }
-    done = await Task.filter(id=task.id, status=TaskStatus.RUNNING, worker_id=WORKER_ID).update(
-        **changes
-    )
-    if done:
-        task.update_from_dict(changes)  # what the row now holds, without reading it back
-        await publish_status(task)
-        await on_task_finished(task)
-    return bool(done)
+    where = {"id": task.id, "status": TaskStatus.RUNNING, "worker_id": WORKER_ID}
+    if not await _finish_row.count(where, **changes):
+        return False
+    task.update_from_dict(changes)  # what the row now holds, without reading it back
+    await on_task_finished(task)
+    return True
 
 
 async def _remember(task: Task, result: dict[str, Any]) -> None:

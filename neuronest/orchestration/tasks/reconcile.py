@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+from neuronest.db import changed_rows
 from neuronest.kit.time import utcnow
 from neuronest.orchestration.tasks.events import publish_status
 from neuronest.orchestration.tasks.models import Task, TaskStatus
 from neuronest.orchestration.tasks.service import dispatch
+from neuronest.orchestration.workflows.engine import on_task_finished
 from neuronest.services import services
 
 log = logging.getLogger(__name__)
@@ -22,28 +24,27 @@ async def reconcile_once() -> None:
     for task in await Task.filter(status=TaskStatus.RUNNING, heartbeat_at__lt=stale).exclude(
         task_type="workflow"
     ):
+        unchanged = Task.filter(
+            id=task.id, status=TaskStatus.RUNNING, heartbeat_at=task.heartbeat_at
+        )
         if task.attempts >= settings.task_max_attempts:
-            failed = await Task.filter(
-                id=task.id, status=TaskStatus.RUNNING, heartbeat_at=task.heartbeat_at
-            ).update(
-                status=TaskStatus.FAILED,
-                error=f"its worker stopped during each of {task.attempts} attempts",
-                finished_at=now,
-                worker_id=None,
-            )
-        else:
-            failed = 0
-            requeued = await Task.filter(
-                id=task.id, status=TaskStatus.RUNNING, heartbeat_at=task.heartbeat_at
-            ).update(status=TaskStatus.CREATED, worker_id=None, heartbeat_at=None)
-            if requeued:
-                log.info("task %s lost its worker; attempt %s queued", task.id, task.attempts + 1)
-                await task.refresh_from_db()
-                await publish_status(task)
-                await dispatch(task)
-        if failed:
-            await task.refresh_from_db()
-            await publish_status(task)
+            for failed in await changed_rows(
+                Task,
+                unchanged.update(
+                    status=TaskStatus.FAILED,
+                    error=f"its worker stopped during each of {task.attempts} attempts",
+                    finished_at=now,
+                    worker_id=None,
+                ),
+            ):
+                await on_task_finished(failed)
+            continue
+        for requeued in await changed_rows(
+            Task, unchanged.update(status=TaskStatus.CREATED, worker_id=None, heartbeat_at=None)
+        ):
+            log.info("task %s lost its worker; attempt %s queued", task.id, task.attempts + 1)
+            await publish_status(requeued)
+            await dispatch(requeued)
     # Tasks that no worker took (a lost queue, or an embedded process that restarted).
     waiting = stale - timedelta(seconds=settings.task_stale_after * 5)
     for task in await Task.filter(status=TaskStatus.CREATED, updated_at__lt=waiting).limit(100):

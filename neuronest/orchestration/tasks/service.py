@@ -6,6 +6,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from neuronest.auth.models import User
+from neuronest.db import changed_rows
 from neuronest.errors import Conflict, Invalid
 from neuronest.jobs.dispatch import ArqDispatcher
 from neuronest.kit.jsonvalue import input_value
@@ -15,7 +16,7 @@ from neuronest.kit.quota import within_quota
 from neuronest.kit.time import utcnow
 from neuronest.memory.service import get_memory
 from neuronest.orchestration.agents.service import get_agent
-from neuronest.orchestration.tasks.events import control_channel, publish_status
+from neuronest.orchestration.tasks.events import control_event
 from neuronest.orchestration.tasks.models import FINISHED, UNFINISHED, Task, TaskStatus
 from neuronest.orchestration.tasks.types import REGISTRY
 from neuronest.services import services
@@ -114,30 +115,33 @@ async def get_task(*, actor: User, task_id: str) -> Task:
 async def cancel_task(*, actor: User, task_id: str) -> Task:
     """Stops the task's work promptly; a finished task cannot be cancelled (409)."""
     task = await get_task(actor=actor, task_id=task_id)
-    if not await cancel(task):
+    cancelled = await cancel(task)
+    if cancelled is None:
         raise Conflict(f"Task is already {task.status}")
-    await task.refresh_from_db()
-    return task
+    return cancelled
 
 
-async def cancel(task: Task) -> bool:
-    cancelled = await Task.filter(id=task.id, status__in=UNFINISHED).update(
-        status=TaskStatus.CANCELLED, finished_at=utcnow(), worker_id=None, error=None
+async def cancel(task: Task) -> Task | None:
+    """Cancels `task` unless it has finished: one statement changes and returns the row, one
+    publish tells its worker to stop and its subscribers the new status. The task as it now is,
+    or None when it had already finished."""
+    cancelled = await changed_rows(
+        Task,
+        Task.filter(id=task.id, status__in=UNFINISHED).update(
+            status=TaskStatus.CANCELLED, finished_at=utcnow(), worker_id=None, error=None
+        ),
     )
     if not cancelled:
-        return False
-    await services().bus.publish(control_channel(task.id), {"action": "cancel"})
-    await task.refresh_from_db()
-    await publish_status(task)
+        return None
     from neuronest.orchestration.workflows.engine import on_task_finished
 
-    await on_task_finished(task)
-    return True
+    await on_task_finished(cancelled[0], also=[control_event(task.id, "cancel")])
+    return cancelled[0]
 
 
 async def request_snapshot(task: Task) -> None:
     """Asks the worker running `task` to publish the text streamed so far."""
-    await services().bus.publish(control_channel(task.id), {"action": "snapshot"})
+    await services().bus.publish(*control_event(task.id, "snapshot"))
 
 
 async def delete_task(*, actor: User, task_id: str) -> None:

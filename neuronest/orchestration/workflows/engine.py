@@ -6,11 +6,14 @@ times, anywhere, concurrently."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
 
+from neuronest.db import changed_rows
+from neuronest.events.bus import Message
 from neuronest.kit.time import utcnow
 from neuronest.orchestration.tasks import events as task_events
 from neuronest.orchestration.tasks.models import FINISHED, Task, TaskStatus
@@ -176,8 +179,16 @@ async def _start_step(
     await dispatch(child, defer_by=backoff, here=True)
 
 
+def _step_message(run_id: object, step_id: str, status: str) -> tuple[str, Message]:
+    return task_events.updates_channel(run_id), {
+        "type": "step",
+        "step_id": step_id,
+        "status": status,
+    }
+
+
 async def step_event(run_id: object, step_id: str, status: str) -> None:
-    await task_events.publish(run_id, {"type": "step", "step_id": step_id, "status": status})
+    await services().bus.publish(*_step_message(run_id, step_id, status))
 
 
 def _final_steps(run: WorkflowRun) -> list[str]:
@@ -195,31 +206,31 @@ async def _complete_run(parent: Task, run: WorkflowRun, states: dict[str, StepSt
         else "\n\n".join(f"{step_id}: {body}" for step_id, body in zip(finals, texts, strict=True))
     )
     result = stored_result({"steps": results, "text": text})
-    completed = await Task.filter(id=parent.id, status=TaskStatus.RUNNING).update(
-        status=TaskStatus.COMPLETED, result=result, finished_at=utcnow()
+    completed = await changed_rows(
+        Task,
+        Task.filter(id=parent.id, status=TaskStatus.RUNNING).update(
+            status=TaskStatus.COMPLETED, result=result, finished_at=utcnow()
+        ),
     )
     if completed:
-        await _run_ended(parent)
+        await on_task_finished(completed[0])
 
 
 async def fail_run(parent: Task, error: str) -> None:
-    failed = await Task.filter(id=parent.id, status=TaskStatus.RUNNING).update(
-        status=TaskStatus.FAILED, error=error, finished_at=utcnow()
+    failed = await changed_rows(
+        Task,
+        Task.filter(id=parent.id, status=TaskStatus.RUNNING).update(
+            status=TaskStatus.FAILED, error=error, finished_at=utcnow()
+        ),
     )
     if failed:
         await cancel_steps(parent)
-        await _run_ended(parent)
+        await on_task_finished(failed[0])
 
 
 async def cancel_steps(parent: Task) -> None:
     for child in await Task.filter(parent_id=parent.id).exclude(status__in=FINISHED):
         await cancel(child)
-
-
-async def _run_ended(parent: Task) -> None:
-    await parent.refresh_from_db()
-    await task_events.publish_status(parent)
-    await sync_workflow(parent)
 
 
 async def sync_workflow(parent: Task) -> None:
@@ -231,15 +242,21 @@ async def sync_workflow(parent: Task) -> None:
         )
 
 
-async def on_task_finished(task: Task) -> None:
-    """Called whenever any task ends: a step's end moves its workflow on."""
-    if task.parent_id is None or task.step_id is None:
+async def on_task_finished(task: Task, also: Sequence[tuple[str, Message]] = ()) -> None:
+    """Called whenever any task ends, with its row as it now is. Its status event goes out in
+    one round trip with `also` and, for a step, its run's step event; a step's end moves its
+    workflow on."""
+    step = task.parent_id is not None and task.step_id is not None
+    events = [*also, task_events.status_event(task)]
+    if step:
+        events.append(_step_message(task.parent_id, str(task.step_id), str(task.status)))
+    await services().bus.publish_many(events)
+    if not step:
         if task.task_type == "workflow":
             if task.status == TaskStatus.CANCELLED:
                 await cancel_steps(task)
             await sync_workflow(task)
         return
-    await step_event(task.parent_id, task.step_id, str(task.status))
     # Right here rather than as a job: one queue hop less per step. A crash in between is
     # repaired by the reconciler, which advances runs that stopped moving.
     await advance(str(task.parent_id))
