@@ -3,7 +3,7 @@ from __future__ import annotations
 import asyncio
 from abc import ABC, abstractmethod
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 Message = dict[str, Any]
@@ -57,6 +57,11 @@ class EventBus(ABC):
 
     @abstractmethod
     async def publish(self, channel: str, message: Message) -> None: ...
+
+    async def publish_many(self, messages: Sequence[tuple[str, Message]]) -> None:
+        """Publishes each (channel, message) in order; a bus with a server sends them at once."""
+        for channel, message in messages:
+            await self.publish(channel, message)
 
     async def subscribe(self, *channels: str) -> Subscription:
         subscription = Subscription(channels, self._unsubscribe)

@@ -4,6 +4,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Sequence
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
@@ -40,6 +41,14 @@ class RedisEventBus(EventBus):
 
     async def publish(self, channel: str, message: Message) -> None:
         await self._redis.publish(channel, json.dumps(message, default=str))
+
+    async def publish_many(self, messages: Sequence[tuple[str, Message]]) -> None:
+        if not messages:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for channel, message in messages:
+                pipe.publish(channel, json.dumps(message, default=str))
+            await pipe.execute()
 
     async def _listen(self, channels: list[str]) -> None:
         """Returns once Redis confirms, so nothing published afterwards can be missed."""
