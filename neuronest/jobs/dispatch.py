@@ -60,7 +60,6 @@ end
 class ArqDispatcher(JobDispatcher):
     def __init__(self, redis: ArqRedis) -> None:
         self._redis = redis
-        self._enqueue_script = redis.register_script(_ENQUEUE)
 
     async def enqueue_many(self, jobs: Sequence[Job]) -> None:
         if not jobs:
@@ -74,11 +73,10 @@ class ArqDispatcher(JobDispatcher):
                 payload = serialize_job(
                     job.name, job.args, {}, None, now, serializer=redis.job_serializer
                 )
-                await self._enqueue_script(
-                    keys=[job_key_prefix + job_id, result_key_prefix + job_id, queue],
-                    args=[delay + redis.expires_extra_ms, payload, now + delay, job_id],
-                    client=pipe,
-                )
+                keys = [job_key_prefix + job_id, result_key_prefix + job_id, queue]
+                args: list[Any] = [delay + redis.expires_extra_ms, payload, now + delay, job_id]
+                # EVAL rather than EVALSHA: no round trip to ask Redis whether it has the script.
+                pipe.eval(_ENQUEUE, len(keys), *keys, *args)
             pipe.publish(wake_channel(queue), b"1")
             await pipe.execute()
 

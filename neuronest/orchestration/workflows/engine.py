@@ -308,32 +308,11 @@ async def _count_done(plan: Plan, step_ids: list[str]) -> None:
     run_id = plan.run_id
 
     async def count(_: object) -> tuple[list[Task], int | None] | None:
-        marked = await _locked(
-            WorkflowStep.filter(run_id=run_id, step_id__in=step_ids, state=StepProgress.STARTED)
-        )
+        marked = await _mark_done(run_id, step_ids)
         if not marked:
             return None  # these ends were counted already (or the run has ended)
-        await WorkflowStep.filter(run_id=run_id, step_id__in=marked).update(state=StepProgress.DONE)
         counts = Counter(d for step_id in marked for d in plan.dependents[step_id])
-        ready: list[str] = []
-        if counts:
-            await _locked(WorkflowStep.filter(run_id=run_id, step_id__in=list(counts)))
-            by_amount: dict[int, list[str]] = {}
-            for dependent, amount in counts.items():
-                by_amount.setdefault(amount, []).append(dependent)
-            for amount, dependents in by_amount.items():
-                await WorkflowStep.filter(run_id=run_id, step_id__in=dependents).update(
-                    waiting=F("waiting") - amount
-                )
-            ready = await _step_ids(
-                WorkflowStep.filter(
-                    run_id=run_id, step_id__in=list(counts), state=StepProgress.PENDING, waiting=0
-                )
-            )
-            if ready:
-                await WorkflowStep.filter(run_id=run_id, step_id__in=ready).update(
-                    state=StepProgress.STARTED
-                )
+        ready = await _count_off(run_id, counts) if counts else []
         finals = sum(1 for step_id in marked if not plan.dependents[step_id])
         finals_left = None
         if finals:
@@ -348,6 +327,41 @@ async def _count_done(plan: Plan, step_ids: list[str]) -> None:
     await _launch(plan, created, retry=False)
     if finals_left == 0:
         await _complete_run(plan)
+
+
+async def _mark_done(run_id: str, step_ids: list[str]) -> list[str]:
+    """Those of the steps that were started, now done."""
+    started = WorkflowStep.filter(run_id=run_id, step_id__in=step_ids, state=StepProgress.STARTED)
+    # One row needs no lock first: the UPDATE takes it and says whether it was started.
+    marked = step_ids if len(step_ids) == 1 else await _locked(started)
+    if not marked or not await started.filter(step_id__in=marked).update(state=StepProgress.DONE):
+        return []
+    return marked
+
+
+async def _count_off(run_id: str, counts: Counter[str]) -> list[str]:
+    """Takes `counts[d]` off the dependencies dependent `d` waits for; claims (pending to
+    started) and returns those that now wait for nothing."""
+    pending = WorkflowStep.filter(
+        run_id=run_id, step_id__in=list(counts), state=StepProgress.PENDING
+    )
+    if len(counts) == 1:
+        # A chain's step: the last dependency it waited for is claimed in one statement.
+        ((dependent, amount),) = counts.items()
+        if await pending.filter(waiting=amount).update(waiting=0, state=StepProgress.STARTED):
+            return [dependent]
+    else:
+        await _locked(WorkflowStep.filter(run_id=run_id, step_id__in=list(counts)))
+    by_amount: dict[int, list[str]] = {}
+    for dependent, amount in counts.items():
+        by_amount.setdefault(amount, []).append(dependent)
+    for amount, dependents in by_amount.items():
+        await pending.filter(step_id__in=dependents).update(waiting=F("waiting") - amount)
+    # Locked by the UPDATEs: what another transaction counted off before is in these counts.
+    ready = await _step_ids(pending.filter(waiting=0))
+    if ready:
+        await pending.filter(step_id__in=ready).update(state=StepProgress.STARTED)
+    return ready
 
 
 async def _finals_left(run_id: str) -> int | None:
