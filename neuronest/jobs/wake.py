@@ -14,7 +14,7 @@ import contextlib
 import logging
 from typing import Any
 
-from arq.connections import ArqRedis, create_pool
+from arq.connections import create_pool
 from arq.utils import timestamp_ms
 from arq.worker import Worker
 
@@ -25,10 +25,6 @@ RECONNECT_DELAY = 1.0
 
 def wake_channel(queue_name: str) -> str:
     return f"{queue_name}:wake"
-
-
-async def wake_workers(redis: ArqRedis, queue_name: str) -> None:
-    await redis.publish(wake_channel(queue_name), b"1")
 
 
 class WakingWorker(Worker):

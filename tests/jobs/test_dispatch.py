@@ -7,10 +7,10 @@ import uuid
 from typing import Any
 
 import pytest
-from arq.connections import RedisSettings, create_pool
+from arq.connections import ArqRedis, RedisSettings, create_pool
 from arq.worker import Worker, func
 
-from neuronest.jobs.dispatch import ArqDispatcher, InProcessDispatcher
+from neuronest.jobs.dispatch import ArqDispatcher, InProcessDispatcher, Job
 from neuronest.jobs.registry import JOBS, job
 from neuronest.jobs.wake import WakingWorker, wake_channel
 
@@ -40,19 +40,18 @@ async def test_in_process_dispatcher_runs_jobs_once_per_id() -> None:
     await dispatcher.close()
 
 
-async def test_arq_dispatcher_reaches_a_worker_through_redis() -> None:
+async def queue_of_its_own() -> tuple[ArqRedis, str]:
+    """A Redis pool whose default queue no other test uses."""
     if not REDIS_URL:
         pytest.skip("NEURONEST_TEST_REDIS_URL not set (make test)")
-    calls.clear()
-    gate.set()
-    settings = RedisSettings.from_dsn(REDIS_URL)
-    pool = await create_pool(settings)
+    pool = await create_pool(RedisSettings.from_dsn(REDIS_URL))
     queue = f"test-queue-{uuid.uuid4().hex}"
     pool.default_queue_name = queue
-    dispatcher = ArqDispatcher(pool)
-    job_id = uuid.uuid4().hex
-    await dispatcher.enqueue("record_for_test", "x", job_id=job_id)
-    await dispatcher.enqueue("record_for_test", "y", job_id=job_id)
+    return pool, queue
+
+
+async def run_queued_records(pool: ArqRedis, queue: str) -> None:
+    """Runs every `record_for_test` job of the queue, then returns."""
     worker = Worker(
         functions=[func(JOBS["record_for_test"], name="record_for_test")],
         redis_pool=pool,
@@ -62,8 +61,19 @@ async def test_arq_dispatcher_reaches_a_worker_through_redis() -> None:
         poll_delay=0.01,
     )
     await worker.main()
-    assert calls == [("start", "x"), ("done", "x")]
     await worker.close()
+
+
+async def test_arq_dispatcher_reaches_a_worker_through_redis() -> None:
+    pool, queue = await queue_of_its_own()
+    calls.clear()
+    gate.set()
+    dispatcher = ArqDispatcher(pool)
+    job_id = uuid.uuid4().hex
+    await dispatcher.enqueue("record_for_test", "x", job_id=job_id)
+    await dispatcher.enqueue("record_for_test", "y", job_id=job_id)
+    await run_queued_records(pool, queue)
+    assert calls == [("start", "x"), ("done", "x")]
 
 
 arrived: asyncio.Queue[str] = asyncio.Queue()
@@ -75,11 +85,7 @@ async def arrive_for_test(ctx: dict[str, Any], value: str) -> None:
 
 
 async def test_an_idle_worker_starts_a_job_without_waiting_for_its_poll() -> None:
-    if not REDIS_URL:
-        pytest.skip("NEURONEST_TEST_REDIS_URL not set (make test)")
-    pool = await create_pool(RedisSettings.from_dsn(REDIS_URL))
-    queue = f"test-queue-{uuid.uuid4().hex}"
-    pool.default_queue_name = queue
+    pool, queue = await queue_of_its_own()
     worker = WakingWorker(
         functions=[func(JOBS["arrive_for_test"], name="arrive_for_test")],
         redis_pool=pool,
@@ -103,3 +109,44 @@ async def test_an_idle_worker_starts_a_job_without_waiting_for_its_poll() -> Non
         with contextlib.suppress(asyncio.CancelledError):
             await running
         await worker.close()
+
+
+async def test_a_batch_of_jobs_is_queued_once_per_id() -> None:
+    pool, queue = await queue_of_its_own()
+    calls.clear()
+    gate.set()
+    dispatcher = ArqDispatcher(pool)
+    first, second = uuid.uuid4().hex, uuid.uuid4().hex
+    await dispatcher.enqueue("record_for_test", "before", job_id=first)
+    await dispatcher.enqueue_many(
+        [
+            Job("record_for_test", ("again",), job_id=first),
+            Job("record_for_test", ("b",), job_id=second),
+            Job("record_for_test", ("b again",), job_id=second),
+            Job("record_for_test", ("anonymous",)),
+            Job("record_for_test", ("later",), defer_by=0.2),
+        ]
+    )
+    assert await pool.zcard(queue) == 4
+    await run_queued_records(pool, queue)
+    started = sorted(value for event, value in calls if event == "start")
+    assert started == ["anonymous", "b", "before", "later"]
+
+
+async def test_the_in_process_dispatcher_takes_a_batch() -> None:
+    calls.clear()
+    gate.set()
+    dispatcher = InProcessDispatcher()
+    await dispatcher.enqueue_many(
+        [
+            Job("record_for_test", ("a",), job_id="one"),
+            Job("record_for_test", ("a again",), job_id="one"),
+            Job("record_for_test", ("b",)),
+        ]
+    )
+    deadline = asyncio.get_running_loop().time() + 10
+    while len([event for event, _ in calls if event == "done"]) < 2:
+        assert asyncio.get_running_loop().time() < deadline, calls
+        await asyncio.sleep(0.01)
+    await dispatcher.close()  # what was still to run is cancelled: a second "a" would be seen
+    assert sorted(value for event, value in calls if event == "start") == ["a", "b"]

@@ -9,6 +9,8 @@ from typing import Any
 
 import httpx
 import pytest
+from arq.connections import ArqRedis, RedisSettings, create_pool
+from arq.constants import in_progress_key_prefix, job_key_prefix
 
 from tests.auth.test_graphql import Subscriber, bearer
 from tests.conftest import Account, gql
@@ -374,3 +376,77 @@ async def test_killing_the_worker_mid_run(
         by_step.setdefault(child["stepId"], []).append(child)
     assert len(by_step["a"]) == 1 and by_step["a"][0]["attempts"] == 1
     assert len(by_step["c"]) == 1
+
+
+WIDE = 200
+
+
+def wide_fan_out() -> list[dict[str, Any]]:
+    """WIDE parallel steps (branch i computes i) into one step that lists all their results."""
+    branches = [
+        {"id": f"b{i}", "task_type": "calculation", "input_data": {"expression": f"{i}+0"}}
+        for i in range(WIDE)
+    ]
+    join = {
+        "id": "join",
+        "task_type": "text_formatting",
+        "input_data": {
+            "text": " ".join(f"${{b{i}.result.text}}" for i in range(WIDE)),
+            "format": "plain",
+        },
+        "depends_on": [f"b{i}" for i in range(WIDE)],
+    }
+    return [*branches, join]
+
+
+async def ran(redis: ArqRedis, job_ids: list[str], timeout: float = 60) -> None:
+    """Until each of these jobs has run (a job's key goes once it ends: no results are kept)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    keys = [
+        prefix + job_id for job_id in job_ids for prefix in (job_key_prefix, in_progress_key_prefix)
+    ]
+    while await redis.exists(*keys):
+        assert asyncio.get_running_loop().time() < deadline, "the jobs did not run"
+        await asyncio.sleep(0.05)
+
+
+async def test_a_wide_fan_out_joins_every_branch_once(
+    api: httpx.AsyncClient, account: Account, stack: Stack
+) -> None:
+    """On PostgreSQL with two workers, and the run's jobs delivered again during the run and
+    after it: every branch runs once, the join once, with each branch's result once."""
+    workflow = await create(api, account, wide_fan_out())
+    redis: ArqRedis | None = None
+    if stack.mode == "postgres":
+        stack.start_worker("worker-2")
+        redis = await create_pool(RedisSettings.from_dsn(stack.env["NEURONEST_REDIS_URL"]))
+    try:
+        task = await execute(api, account, workflow["id"], {})
+        if redis is not None:
+            for n in range(20):
+                await redis.enqueue_job(
+                    "advance_workflow", task["id"], _job_id=f"again-{task['id']}-{n}"
+                )
+        done = await wait_task(api, account, task["id"], timeout=120)
+        assert done["status"] == "completed", done
+        assert done["result"]["text"].split() == [str(i) for i in range(WIDE)]
+        steps = await steps_of(api, account, task["id"])
+        assert len(steps) == WIDE + 1
+        assert {(s["status"], s["attempts"]) for s in steps.values()} == {("completed", 1)}
+        join = steps["join"]
+        assert all(join["startedAt"] >= s["finishedAt"] for i, s in steps.items() if i != "join")
+        if redis is not None:
+            # Every step's job once more, and the run's: nothing runs again.
+            again_ids = [f"again-{step['taskId']}" for step in steps.values()]
+            for step, job_id in zip(steps.values(), again_ids, strict=True):
+                await redis.enqueue_job("run_task", step["taskId"], 0, _job_id=job_id)
+            after = f"again-{task['id']}"
+            await redis.enqueue_job("advance_workflow", task["id"], _job_id=after)
+            await ran(redis, [*again_ids, after])
+            assert await steps_of(api, account, task["id"]) == steps
+            again = await wait_task(api, account, task["id"])
+            assert again["result"] == done["result"] and again["updated_at"] == done["updated_at"]
+    finally:
+        if redis is not None:
+            await redis.aclose()
+            stack.processes.pop("worker-2").stop()

@@ -31,6 +31,11 @@ async def publish(task_id: object, event: dict[str, Any]) -> None:
     await services().bus.publish(updates_channel(task_id), event)
 
 
+async def publish_many(task_id: object, events: list[dict[str, Any]]) -> None:
+    channel = updates_channel(task_id)
+    await services().bus.publish_many([(channel, event) for event in events])
+
+
 class StreamCatchUp:
     """Streamed text for a subscriber, each character exactly once: one that joined a running
     task waits for the worker's snapshot, then takes only the pieces that follow it."""

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from neuronest.auth.models import User
 from neuronest.db import changed_rows
 from neuronest.errors import Conflict, Invalid
-from neuronest.jobs.dispatch import ArqDispatcher
+from neuronest.jobs.dispatch import ArqDispatcher, Job
 from neuronest.kit.jsonvalue import input_value
 from neuronest.kit.ownership import filter_uuid, get_owned, newest_first
 from neuronest.kit.pagination import Page
@@ -72,17 +73,33 @@ def within_tasks_quota(actor: User) -> AbstractAsyncContextManager[None]:
 
 
 async def dispatch(task: Task, defer_by: float | None = None, here: bool = False) -> None:
-    """Queues the task. `here`: a worker process also starts it itself at once, saving the
-    queue's polling delay; the claim lets only one of the two run it, and the queued job is
-    the fallback should this process die."""
-    # The job id is the task id: a second delivery of the same attempt is refused by the queue.
-    job_id = str(task.id) if task.attempts == 0 else f"{task.id}:{task.attempts}"
+    await dispatch_many([task], defer_by=defer_by, here=here)
+
+
+async def dispatch_many(
+    tasks: Sequence[Task], defer_by: float | None = None, here: bool = False
+) -> None:
+    """Queues the tasks, all in one batch. `here`: a worker process also starts them itself at
+    once, saving the queue's polling delay; the claim lets only one of the two run each, and the
+    queued job is the fallback should this process die."""
     jobs = services().jobs
-    await jobs.enqueue("run_task", str(task.id), task.attempts, job_id=job_id, defer_by=defer_by)
+    # The job id is the task id: a second delivery of the same attempt is refused by the queue.
+    await jobs.enqueue_many(
+        [
+            Job(
+                "run_task",
+                (str(task.id), task.attempts),
+                job_id=str(task.id) if task.attempts == 0 else f"{task.id}:{task.attempts}",
+                defer_by=defer_by,
+            )
+            for task in tasks
+        ]
+    )
     if here and not defer_by and services().runs_jobs and isinstance(jobs, ArqDispatcher):
         from neuronest.orchestration.tasks.execution import run_task
 
-        services().spawn(run_task(str(task.id), task.attempts))
+        for task in tasks:
+            services().spawn(run_task(str(task.id), task.attempts))
 
 
 async def list_tasks(
