@@ -65,6 +65,8 @@ class Server:
             "NEURONEST_SECRET_KEY": self.secret,
             "NEURONEST_DATA_DIR": str(data_dir),
             "NEURONEST_BCRYPT_ROUNDS": str(bcrypt_rounds),
+            # The login row measures bcrypt, not the per-address limit (all load is from here).
+            "NEURONEST_LOGIN_ADDRESS_LIMIT": "1000000/minute",
         }
         self.command = [str(NEURONEST), "serve", "--host", HOST, "--port", str(self.port)]
         self.migrate = True

@@ -237,6 +237,7 @@ class SandboxBackend(Backend):
         self._as_root = os.geteuid() == 0
         self._uid = NOBODY if self._as_root else os.getuid()
         self._gid = NOBODY if self._as_root else os.getgid()
+        self._direct_prlimit = True  # until the kernel refuses it (no CAP_SYS_RESOURCE)
 
     # -- preflight ---------------------------------------------------------------------------
 
@@ -412,11 +413,16 @@ class SandboxBackend(Backend):
 
     async def _limit_processes(self, pid: int, soft: int, hard: int) -> None:
         """RLIMIT_NPROC on the sandbox's init, which its program inherits (see the caveats)."""
-        if not self._as_root:
-            resource.prlimit(pid, resource.RLIMIT_NPROC, (soft, hard))
-            return
+        if not self._as_root or self._direct_prlimit:
+            try:
+                resource.prlimit(pid, resource.RLIMIT_NPROC, (soft, hard))
+                return
+            except PermissionError:
+                if not self._as_root:
+                    raise
+                self._direct_prlimit = False
         # Root without CAP_SYS_RESOURCE (in a container) may not change another user's limits;
-        # the owner of the process, uid 65534, may always lower them.
+        # the owner of the process, uid 65534, may always lower them (a process more per start).
         code, err = await self._run_quietly(
             [PRLIMIT, f"--pid={pid}", f"--nproc={soft}:{hard}"], as_sandbox_user=True
         )
