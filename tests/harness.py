@@ -204,3 +204,15 @@ def base_env(workdir: Path, **overrides: str) -> dict[str, str]:
     )
     env.update(overrides)
     return env
+
+
+def set_active(stack: Stack, email: str, action: str) -> None:
+    """`neuronest user activate|deactivate EMAIL` against the stack's database."""
+    subprocess.run(
+        [sys.executable, "-m", "neuronest", "user", action, email],
+        env=stack.env,
+        cwd=stack.workdir,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )

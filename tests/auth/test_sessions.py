@@ -13,8 +13,7 @@ from neuronest.auth.models import User
 from neuronest.auth.sessions import SessionCache
 from neuronest.kit.security import TokenClaims
 from tests.conftest import Account, gql, register
-from tests.graphql.test_ws_sessions import set_active
-from tests.harness import Stack
+from tests.harness import Stack, set_active
 
 ME = "{ me { email name } }"
 

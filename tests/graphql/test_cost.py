@@ -13,9 +13,9 @@ from neuronest.graphql.cost import check_document
 from neuronest.graphql.schema import BUDGET, schema
 from neuronest.kit.pagination import MAX_LIMIT
 from neuronest.rest import auth, memory, orchestration, projects, runtimes
-from tests.auth.test_graphql import Subscriber, bearer
 from tests.conftest import Account, Mailbox, gql
 from tests.harness import Stack
+from tests.ws import Subscriber, bearer
 
 LOGIN = "login(input: $i) { accessToken }"
 TASK_FIELDS = (

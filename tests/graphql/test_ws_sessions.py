@@ -4,8 +4,6 @@ moment the session ends: 4401 (logged out, password changed or reset, expired), 
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator
 
@@ -13,9 +11,9 @@ import httpx
 import pytest
 import websockets
 
-from tests.auth.test_graphql import Subscriber, bearer, expect_revoked
 from tests.conftest import Account, Mailbox, register, reset_token, stack_fixture
-from tests.harness import Stack
+from tests.harness import Stack, set_active
+from tests.ws import Subscriber, bearer, expect_revoked
 
 OPERATIONS = {
     "query": "{ me { email name } }",
@@ -125,17 +123,6 @@ async def test_password_change_and_reset_close_every_socket(
         "/api/auth/login", json={"email": account.email, "password": "after-reset1"}
     )
     assert login.status_code == 200
-
-
-def set_active(stack: Stack, email: str, action: str) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "neuronest", "user", action, email],
-        env=stack.env,
-        cwd=stack.workdir,
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
 
 
 async def test_deactivation_closes_with_4403(stack: Stack, api: httpx.AsyncClient) -> None:

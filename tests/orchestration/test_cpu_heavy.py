@@ -14,7 +14,7 @@ import httpx
 from tests.conftest import Account, register
 from tests.harness import Stack
 from tests.orchestration.helpers import create_task, wait_task
-from tests.orchestration.tasks.test_formatting import assert_safe_html
+from tests.orchestration.tasks.helpers import assert_safe_html
 
 NESTED_LINKS = "[" * 40_000 + "x" + "](https://n.example/)" * 2_000  # 84 KB
 NESTED_PRE = "<pre>" * 20_000 + "deep"

@@ -16,12 +16,12 @@ import pytest
 from arq.connections import RedisSettings, create_pool
 from arq.constants import job_key_prefix
 
-from tests.auth.test_graphql import Subscriber, bearer
 from tests.conftest import Account, register, stack_fixture
 from tests.harness import Stack
 from tests.llm import fake_llm as turns
 from tests.llm.fake_llm import FakeLLM
 from tests.orchestration.helpers import create_task, wait_task
+from tests.ws import Subscriber, bearer
 
 # Nothing but the control message can stop a running task within the tests' deadlines.
 SLOW_HEARTBEAT = {"NEURONEST_TASK_HEARTBEAT": "600", "NEURONEST_TASK_STALE_AFTER": "3600"}

@@ -10,12 +10,12 @@ import signal
 import httpx
 import pytest
 
-from tests.auth.test_graphql import Subscriber, bearer
 from tests.conftest import Account, register
 from tests.harness import Stack
 from tests.llm import fake_llm as turns
 from tests.llm.fake_llm import FakeLLM
 from tests.orchestration.helpers import create_task, make_agent, run_task, wait_task
+from tests.ws import Subscriber, bearer
 
 HAIKU = "Silicon thinking\nElectronic neurons fire\nHuman-like wisdom"
 TASK_KEYS = {

@@ -12,12 +12,12 @@ import pytest
 from arq.connections import ArqRedis, RedisSettings, create_pool
 from arq.constants import in_progress_key_prefix, job_key_prefix
 
-from tests.auth.test_graphql import Subscriber, bearer
 from tests.conftest import Account, gql
 from tests.harness import Stack
 from tests.llm import fake_llm as turns
 from tests.llm.fake_llm import FakeLLM
 from tests.orchestration.helpers import wait_task
+from tests.ws import Subscriber, bearer
 
 RESEARCH = {
     "id": "step1",

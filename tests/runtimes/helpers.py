@@ -7,6 +7,8 @@ from typing import Any
 import httpx
 
 from tests.conftest import Account
+from tests.harness import Stack
+from tests.ws import Subscriber, bearer
 
 FINAL = {"stopped", "completed", "failed", "timeout"}
 
@@ -116,3 +118,28 @@ async def run_to_end(
     await start(api, account, runtime["id"])
     final = await wait_status(api, account, runtime["id"], FINAL, timeout=120)
     return final, await logs(api, account, runtime["id"])
+
+
+async def collect_logs(client: Subscriber, until: str, timeout: float = 60) -> list[dict[str, Any]]:
+    """Every line the subscription delivers, until a system line containing `until`."""
+    lines: list[dict[str, Any]] = []
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        message = await client.next(timeout=max(deadline - loop.time(), 0.1))
+        assert message["type"] == "next", message
+        assert "errors" not in message["payload"], message
+        batch = message["payload"]["data"]["runtimeLogs"]
+        lines.extend(batch)
+        if any(line["type"] == "system" and until in line["message"] for line in batch):
+            return lines
+
+
+async def subscribe_logs(stack: Stack, account: Account, runtime_id: str, url: str) -> Subscriber:
+    client = Subscriber(url.replace("http://", "ws://") + "/graphql")
+    assert (await client.connect(bearer(account.token)))["type"] == "connection_ack"
+    await client.subscribe(
+        f'subscription {{ runtimeLogs(runtimeId: "{runtime_id}", limit: 1000) '
+        "{ seq type message timestamp } }"
+    )
+    return client

@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import Account, Stack, gql
 from tests.orchestration.helpers import run_task
-from tests.runtimes.backends.test_sandbox_hostile import probe_program
+from tests.runtimes.backends.helpers import probe_program
 from tests.runtimes.helpers import make_project, output, run_to_end
 
 HOOKS = [

@@ -10,18 +10,20 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.auth.test_graphql import Subscriber, bearer
 from tests.conftest import Account, register
 from tests.harness import Stack
 from tests.runtimes.helpers import (
     FINAL,
+    collect_logs,
     logs,
     make_runtime,
     output,
     start,
+    subscribe_logs,
     wait_output,
     wait_status,
 )
+from tests.ws import Subscriber, bearer
 
 COUNTING = (
     "import time\n"
@@ -30,31 +32,6 @@ COUNTING = (
     "    if i % 30 == 0:\n"
     "        time.sleep(0.2)\n"
 )
-
-
-async def collect_logs(client: Subscriber, until: str, timeout: float = 60) -> list[dict[str, Any]]:
-    """Every line the subscription delivers, until a system line containing `until`."""
-    lines: list[dict[str, Any]] = []
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        message = await client.next(timeout=max(deadline - loop.time(), 0.1))
-        assert message["type"] == "next", message
-        assert "errors" not in message["payload"], message
-        batch = message["payload"]["data"]["runtimeLogs"]
-        lines.extend(batch)
-        if any(line["type"] == "system" and until in line["message"] for line in batch):
-            return lines
-
-
-async def subscribe_logs(stack: Stack, account: Account, runtime_id: str, url: str) -> Subscriber:
-    client = Subscriber(url.replace("http://", "ws://") + "/graphql")
-    assert (await client.connect(bearer(account.token)))["type"] == "connection_ack"
-    await client.subscribe(
-        f'subscription {{ runtimeLogs(runtimeId: "{runtime_id}", limit: 1000) '
-        "{ seq type message timestamp } }"
-    )
-    return client
 
 
 def assert_exactly_once_in_order(lines: list[dict[str, Any]]) -> None:

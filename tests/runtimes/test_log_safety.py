@@ -17,8 +17,16 @@ import httpx
 from neuronest.runtimes.logs import original, printable
 from tests.conftest import Account, register
 from tests.harness import Stack
-from tests.runtimes.helpers import FINAL, logs, make_runtime, output, start, wait_status
-from tests.runtimes.test_live import collect_logs, subscribe_logs
+from tests.runtimes.helpers import (
+    FINAL,
+    collect_logs,
+    logs,
+    make_runtime,
+    output,
+    start,
+    subscribe_logs,
+    wait_status,
+)
 
 HOSTILE = (
     "import sys\n"

@@ -19,12 +19,13 @@ import pytest
 from neuronest.runtimes.backends import cgroups, slirp
 from neuronest.runtimes.backends.base import OutputLine
 from neuronest.runtimes.backends.sandbox import SandboxBackend, SandboxError
-from tests.runtimes.backends.test_sandbox import (
+from tests.runtimes.backends.helpers import (
     AS_ROOT,
     BWRAP,
     PYTHON,
     MiB,
     free_port,
+    probe_program,
     python,
     run,
     text,
@@ -209,26 +210,6 @@ async def test_memory_adds_up_across_processes(backend: SandboxBackend) -> None:
     assert int(out[-1].split()[1]) >= 1, lines
     lines, exit_code = await run(backend, python("print(len(b'x' * (300 << 20)))"))
     assert (text(lines, "stdout"), exit_code) == ([str(300 << 20)], 0)
-
-
-def probe_program(targets: list[tuple[str, object]]) -> str:
-    """A python program that tries each (name, address) and prints how each connect ended."""
-    return f"""
-import json, socket
-results = {{}}
-for name, address in {targets!r}:
-    family = socket.AF_UNIX if isinstance(address, str) else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.settimeout(5)
-    try:
-        sock.connect(address if isinstance(address, str) else tuple(address))
-        results[name] = "connected"
-    except OSError as error:
-        results[name] = type(error).__name__
-    finally:
-        sock.close()
-print(json.dumps(results))
-"""
 
 
 def _serving(port: int) -> str:
