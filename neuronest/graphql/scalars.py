@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, NewType
+from typing import Any
 
+import strawberry
 from graphql import GraphQLError, ValueNode, value_from_ast_untyped
 from strawberry.types.scalar import ScalarDefinition, scalar
 
@@ -12,7 +13,8 @@ from neuronest.config import get_settings
 from neuronest.kit import jsonvalue
 from neuronest.kit.time import iso
 
-JSON = NewType("JSON", object)
+# Strawberry's own JSON scalar, its input held to the rules of stored JSON (see SCALARS).
+JSON = strawberry.scalars.JSON
 
 
 def parse_json_value(value: Any) -> Any:
