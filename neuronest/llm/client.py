@@ -219,5 +219,7 @@ async def close_clients() -> None:
     """Closes the provider clients (and their connections) that calls on this event loop built;
     nothing to do when no call was made."""
     providers = sys.modules.get("neuronest.llm.providers")
-    if providers is not None:
-        await providers.close_clients()
+    # Still being imported (by the preload thread of a process stopped at once): no client yet.
+    close = getattr(providers, "close_clients", None)
+    if close is not None:
+        await close()

@@ -185,6 +185,9 @@ async def _system_line(runtime: Runtime, message: str) -> None:
         writer.system(message)
 
 
+OUTPUT_GRACE = 10.0  # seconds an exited program's output may take to end
+
+
 async def supervise(runtime: Runtime, backend: Backend, handle: str, first_line: str) -> None:
     """Follows a running program to its end: stores its output, stops it on request or at its
     deadline, keeps the heartbeat, and records how it ended."""
@@ -230,17 +233,37 @@ async def supervise(runtime: Runtime, backend: Backend, handle: str, first_line:
 
     async with LogWriter(runtime) as writer:
         writer.system(first_line)
-        helpers = [asyncio.create_task(heartbeat()), asyncio.create_task(watch())]
-        try:
+
+        async def follow() -> None:
             async for line in backend.output(handle, after=runtime.log_cursor):
                 writer.output(line.stream, line.data, line.partial, line.cursor)
                 if writer.due():
                     await writer.flush()
-            exit_code = await backend.wait(handle)
+
+        following = asyncio.create_task(follow())
+        exiting = asyncio.create_task(backend.wait(handle))
+        helpers = [asyncio.create_task(heartbeat()), asyncio.create_task(watch())]
+        try:
+            await asyncio.wait({following, exiting}, return_when=asyncio.FIRST_COMPLETED)
+            if following.done():
+                following.result()  # a failed stream fails the run as before
+                exit_code = await exiting
+            else:
+                # Exited, and its output has not ended: a stream that never ends (Docker's log
+                # follow, seen once under load) must not hold the run, nor this worker, forever.
+                exit_code = exiting.result()
+                try:
+                    await asyncio.wait_for(asyncio.shield(following), OUTPUT_GRACE)
+                except TimeoutError:
+                    log.warning("runtime %s: output did not end after the exit", runtime.id)
+                    writer.system(
+                        f"the output did not end within {OUTPUT_GRACE:g} s of the exit; "
+                        "what came later is not kept"
+                    )
         finally:
-            for task in helpers:
+            for task in (following, exiting, *helpers):
                 task.cancel()
-            for task in helpers:
+            for task in (following, exiting, *helpers):
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
         reason = stop_reason[0] if stop_reason else None
