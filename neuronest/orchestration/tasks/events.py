@@ -19,6 +19,11 @@ def status_event(task: Task) -> tuple[str, Message]:
     return updates_channel(task.id), {"type": "status", "status": str(task.status)}
 
 
+def step_event(run_id: object, step_id: str, status: str) -> tuple[str, Message]:
+    """A step of a workflow run changed status (on the run's channel)."""
+    return updates_channel(run_id), {"type": "step", "step_id": step_id, "status": status}
+
+
 def control_event(task_id: object, action: str) -> tuple[str, Message]:
     return CONTROL_CHANNEL, {"task_id": str(task_id), "action": action}
 
@@ -29,11 +34,6 @@ async def publish_status(task: Task) -> None:
 
 async def publish(task_id: object, event: dict[str, Any]) -> None:
     await services().bus.publish(updates_channel(task_id), event)
-
-
-async def publish_many(task_id: object, events: list[dict[str, Any]]) -> None:
-    channel = updates_channel(task_id)
-    await services().bus.publish_many([(channel, event) for event in events])
 
 
 class StreamCatchUp:

@@ -74,11 +74,16 @@ def _record(task: Task | None) -> dict[str, Any]:
     }
 
 
-def _latest(children: Iterable[Task]) -> tuple[dict[str, Task], dict[str, int]]:
-    """The latest attempt of each step, and how many it had (children ordered by attempt)."""
+async def _latest(
+    run_id: object, step_ids: Iterable[str] | None = None
+) -> tuple[dict[str, Task], dict[str, int]]:
+    """The latest attempt of each step of the run (or of `step_ids`), and how many it had."""
+    children = Task.filter(parent_id=run_id)
+    if step_ids is not None:
+        children = children.filter(step_id__in=list(step_ids))
     latest: dict[str, Task] = {}
     attempts: dict[str, int] = {}
-    for child in children:
+    for child in await children.order_by("step_attempt"):
         if child.step_id is None:
             continue
         latest[child.step_id] = child
@@ -88,7 +93,7 @@ def _latest(children: Iterable[Task]) -> tuple[dict[str, Task], dict[str, int]]:
 
 async def step_states(run: WorkflowRun) -> dict[str, StepState]:
     """Every step with its latest attempt (reads all of the run's children)."""
-    latest, attempts = _latest(await Task.filter(parent_id=run.id).order_by("step_attempt"))
+    latest, attempts = await _latest(run.id)
     return {
         step["id"]: StepState(step, latest.get(step["id"]), attempts.get(step["id"], 0))
         for step in run.steps
@@ -190,7 +195,7 @@ async def _advance_once(run_id: str) -> None:
         await _begin(plan)
         return
     # Repair: ends that were not handled (their worker died first), steps left unstarted.
-    latest, _ = _latest(await Task.filter(parent_id=run_id).order_by("step_attempt"))
+    latest, _ = await _latest(run_id)
     done: list[str] = []
     for row in await WorkflowStep.filter(run_id=run_id).order_by("id"):
         task = latest.get(row.step_id)
@@ -210,7 +215,7 @@ async def _advance_once(run_id: str) -> None:
 async def _begin(plan: Plan) -> None:
     """Creates the run's step rows and starts the steps that wait for nothing. A run that
     began under an earlier version has children already: the rows say what they did."""
-    latest, _ = _latest(await Task.filter(parent_id=plan.run_id).order_by("step_attempt"))
+    latest, _ = await _latest(plan.run_id)
     done = {
         step_id
         for step_id, task in latest.items()
@@ -415,9 +420,7 @@ async def _create_attempts(plan: Plan, wanted: list[tuple[str, int]]) -> list[Ta
     read = {ref for step_id, _ in wanted for ref in plan.refers[step_id]}
     records: dict[str, Any] = {}
     if read:
-        latest, _ = _latest(
-            await Task.filter(parent_id=plan.run_id, step_id__in=read).order_by("step_attempt")
-        )
+        latest, _ = await _latest(plan.run_id, read)
         records = {step_id: _record(latest.get(step_id)) for step_id in read}
     limit = services().settings.max_rendered_input_bytes
     now = utcnow()
@@ -458,9 +461,8 @@ async def _launch(plan: Plan, tasks: list[Task], *, retry: bool) -> None:
     """Announces and queues attempts just created, all at once."""
     if not tasks:
         return
-    await task_events.publish_many(
-        plan.run_id,
-        [{"type": "step", "step_id": t.step_id, "status": str(t.status)} for t in tasks],
+    await services().bus.publish_many(
+        [task_events.step_event(plan.run_id, str(t.step_id), str(t.status)) for t in tasks]
     )
     if not await _running(plan.run_id):
         # The run ended while they were created: its cancel may not have seen them.
@@ -475,14 +477,6 @@ async def _launch(plan: Plan, tasks: list[Task], *, retry: bool) -> None:
     for task in tasks:
         if task.status == TaskStatus.FAILED:
             await step_finished(task)
-
-
-def _step_message(run_id: object, step_id: str, status: str) -> tuple[str, Message]:
-    return task_events.updates_channel(run_id), {
-        "type": "step",
-        "step_id": step_id,
-        "status": status,
-    }
 
 
 async def _complete_run(plan: Plan) -> None:
@@ -553,7 +547,7 @@ async def on_task_finished(task: Task, also: Sequence[tuple[str, Message]] = ())
     step = task.parent_id is not None and task.step_id is not None
     events = [*also, task_events.status_event(task)]
     if step:
-        events.append(_step_message(task.parent_id, str(task.step_id), str(task.status)))
+        events.append(task_events.step_event(task.parent_id, str(task.step_id), str(task.status)))
     await services().bus.publish_many(events)
     if not step:
         if task.task_type == "workflow":
