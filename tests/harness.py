@@ -37,17 +37,20 @@ def fresh_database(server_url: str) -> str:
     return server_url.rsplit("/", 1)[0] + f"/{name}"
 
 
-_redis_databases = itertools.count(1)
+_redis_databases: dict[str, itertools.count[int]] = {}
 
 
 def fresh_redis(server_url: str) -> str:
     """The URL of an empty Redis database of its own on the server of `server_url`.
 
     Each deployment gets one, so the arq queue of one stack's worker never holds another's jobs
-    (database 0 stays for the tests that use Redis directly)."""
+    The databases after the one of `server_url` are used in turn; that one stays for the tests
+    that use Redis directly, so sessions side by side can start from databases far apart."""
     from redis import Redis
 
-    url = server_url.rsplit("/", 1)[0] + f"/{next(_redis_databases)}"
+    server, _, database = server_url.rpartition("/")
+    numbers = _redis_databases.setdefault(server_url, itertools.count(int(database or 0) + 1))
+    url = f"{server}/{next(numbers)}"
     with Redis.from_url(url) as client:
         client.flushdb()
     return url
