@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -173,12 +174,14 @@ def create(host: CgroupHost, handle: str, limits: Limits) -> list[str]:
     return procs
 
 
-def join(procs: list[str]) -> None:
-    """Moves the calling process into the run's groups (runs in the forked child)."""
+def admit(procs: list[str], pids: Iterable[int]) -> None:
+    """Moves the processes `pids` into the run's groups (each write moves one process)."""
+    pids = tuple(pids)
     for path in procs:
         fd = os.open(path, os.O_WRONLY)
         try:
-            os.write(fd, b"0")
+            for pid in pids:
+                os.write(fd, str(pid).encode())
         finally:
             os.close(fd)
 

@@ -9,11 +9,13 @@ set) except three size-limited tmpfs whose sizes add up to the run's disk limit:
 directory, secret key, database, environment) is mounted or passed in. Its network is its own
 loopback, plus what the policy allows through slirp4netns (see `slirp.py`).
 
-Limits are in place before the program's first instruction: bwrap starts blocked (`--block-fd`);
-the run's cgroup (memory, pids, CPU for the run as a whole, see `cgroups.py`) is joined and the
-rlimits (address space, CPU seconds, file size, open files, cores) are set in the forked child
-before bwrap executes, RLIMIT_NPROC is set on the sandbox's init from outside (`prlimit`) and the
-network configured; only then is bwrap released to run the entry shell and the program.
+Limits are in place before the program's first instruction: bwrap starts blocked (`--block-fd`)
+as uid 65534 (`setpriv`); bwrap and the sandbox's init are moved into the run's cgroups (memory,
+pids, CPU for the run as a whole, see `cgroups.py`) and the network is configured; only then is
+bwrap released, to run `prlimit` inside the sandbox, which sets the rlimits (address space, CPU
+seconds, processes, file size, open files, cores) and executes the entry shell and the program.
+No Python runs in a forked child, so starting costs the server's event loop no fork of its memory
+(see `spawn.py`).
 
 Runs live in memory (`handle -> _Run`): the program dies with its worker (`--die-with-parent`),
 so there is nothing to re-attach to from another process. Per-run state (project files, minimal
@@ -22,7 +24,7 @@ so there is nothing to re-attach to from another process. Per-run state (project
 Caveats:
 - The state root and all its ancestors must be searchable by uid 65534 when the server runs as
   root (bwrap resolves bind sources as that uid): keep it out of a 0700 directory such as /root.
-- RLIMIT_NPROC is set on the sandbox's init after bwrap created the user namespace, so that it
+- RLIMIT_NPROC is set inside the sandbox, after bwrap created the user namespace, so that it
   counts the sandbox's own processes; the kernel counts processes per (user namespace, uid) at
   every level, and a namespace's creator limit caps the parent level, which for uid 65534 spans
   all the sandboxes: set before bwrap, a `pids` of 32 would stop a sandbox from starting while
@@ -50,22 +52,20 @@ import os
 import re
 import resource
 import shutil
-import signal
 import stat
 import subprocess
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from neuronest.runtimes.backends import cgroups, slirp
+from neuronest.runtimes.backends import cgroups, slirp, spawn
 from neuronest.runtimes.backends.base import Backend, OutputLine, RunSpec, Stream
 from neuronest.runtimes.backends.slirp import SandboxNetwork
 from neuronest.runtimes.envhooks import is_hook
 
 DEFAULT_BWRAP = "/usr/bin/bwrap"
-PRLIMIT = "/usr/bin/prlimit"
 START_TIMEOUT = 10.0
 SHM_SHARE = 4  # /dev/shm gets 1/SHM_SHARE of the run's tmp_bytes, /tmp the rest
 SANDBOX_UID = 1000
@@ -117,7 +117,7 @@ class _Run:
     handle: str
     runtime_id: str
     directory: Path
-    process: asyncio.subprocess.Process
+    process: spawn.Child
     readers: dict[Stream, asyncio.StreamReader]  # streams not yet at EOF
     pending: dict[Stream, asyncio.Future[bytes]] = field(default_factory=dict)
     carry: dict[Stream, bytes] = field(default_factory=lambda: {"stdout": b"", "stderr": b""})
@@ -151,31 +151,6 @@ class _Run:
             self.ready.append(OutputLine(stream, self.carry[stream]))
             self.carry[stream] = b""
         self.readers.pop(stream, None)
-
-
-def _child_setup(
-    limits: list[tuple[int, int, int]], drop_to: int | None, cgroup_procs: list[str] | None = None
-) -> Callable[[], None]:
-    """Runs in the forked child right before exec: joins the run's cgroups, sets the limits,
-    then gives up root.
-
-    Done here rather than with the `user=`/`group=` arguments, which uvloop's event loop (the
-    server's) does not take."""
-    setrlimit = resource.setrlimit
-
-    join = cgroups.join
-
-    def apply() -> None:
-        if cgroup_procs:
-            join(cgroup_procs)
-        for which, soft, hard in limits:
-            setrlimit(which, (soft, hard))
-        if drop_to is not None:
-            os.setgroups([])
-            os.setgid(drop_to)
-            os.setuid(drop_to)
-
-    return apply
 
 
 def describe_isolation(
@@ -237,7 +212,7 @@ class SandboxBackend(Backend):
         self._as_root = os.geteuid() == 0
         self._uid = NOBODY if self._as_root else os.getuid()
         self._gid = NOBODY if self._as_root else os.getgid()
-        self._direct_prlimit = True  # until the kernel refuses it (no CAP_SYS_RESOURCE)
+        self._become_sandbox_user = spawn.as_user(NOBODY, NOBODY) if self._as_root else []
 
     # -- preflight ---------------------------------------------------------------------------
 
@@ -253,6 +228,9 @@ class SandboxBackend(Backend):
                     f"bubblewrap not found at {self.bwrap}: install the 'bubblewrap' package "
                     "or use the docker runtime backend"
                 )
+            for tool in (spawn.PRLIMIT, spawn.SETPRIV):
+                if not os.access(tool, os.X_OK):
+                    raise SandboxError(f"{tool} not found: install the 'util-linux' package")
             try:
                 self.root.mkdir(parents=True, exist_ok=True)
                 if self._as_root:
@@ -309,16 +287,8 @@ class SandboxBackend(Backend):
                 )
 
     async def _run_quietly(self, argv: list[str], as_sandbox_user: bool = False) -> tuple[int, str]:
-        process = await asyncio.create_subprocess_exec(
-            *argv,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env={"PATH": "/usr/bin:/bin"},
-            preexec_fn=_child_setup([], NOBODY if as_sandbox_user and self._as_root else None),
-        )
-        out, err = await process.communicate()
-        return process.returncode or 0, (out + err).decode(errors="replace")
+        prefix = self._become_sandbox_user if as_sandbox_user else []
+        return await spawn.run([*prefix, *argv], env={"PATH": "/usr/bin:/bin"})
 
     # -- the interface -----------------------------------------------------------------------
 
@@ -331,14 +301,10 @@ class SandboxBackend(Backend):
         info_r, info_w = os.pipe()
         block_r, block_w = os.pipe()
         child_fds = [info_w, block_r]
-        process: asyncio.subprocess.Process | None = None
+        process: spawn.Child | None = None
         network: slirp.Network | None = None
         try:
-            src = self._prepare(directory, spec)
-            procs = cgroups.create(self.cgroups, handle, spec.limits) if self.cgroups.bases else []
-            rlimits = self._rlimits(spec)
-            nproc = next(limit for limit in rlimits if limit[0] == resource.RLIMIT_NPROC)
-            before_bwrap = [limit for limit in rlimits if limit[0] != resource.RLIMIT_NPROC]
+            src, procs = await asyncio.to_thread(self._prepare, directory, spec, handle)
             # Options go through a memfd: on the command line, env values would show in `ps`.
             # (bwrap takes only options from --args; the command stays on argv.)
             args = self._bwrap_args(spec, directory, src)
@@ -347,37 +313,38 @@ class SandboxBackend(Backend):
             child_fds.append(args_fd)
             os.write(args_fd, b"\0".join(a.encode() for a in args) + b"\0")
             os.lseek(args_fd, 0, os.SEEK_SET)
-            process = await asyncio.create_subprocess_exec(
-                self.bwrap,
-                "--args",
-                str(args_fd),
-                "--",
-                "/bin/sh",
-                "-c",
-                ENTRYPOINT,
-                "sh",
-                *spec.command,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
+            process = await spawn.spawn(
+                [
+                    *self._become_sandbox_user,
+                    self.bwrap,
+                    "--args",
+                    str(args_fd),
+                    "--",
+                    *self._limits_command(spec),
+                    "/bin/sh",
+                    "-c",
+                    ENTRYPOINT,
+                    "sh",
+                    *spec.command,
+                ],
                 env={},
-                pass_fds=tuple(child_fds),
-                start_new_session=True,
-                preexec_fn=_child_setup(before_bwrap, NOBODY if self._as_root else None, procs),
+                pass_fds=child_fds,
+                new_session=True,
                 limit=STREAM_LIMIT,
             )
             for fd in child_fds:
                 os.close(fd)
             child_fds.clear()
             pid = await asyncio.wait_for(_child_pid(info_r), START_TIMEOUT)
-            await self._limit_processes(pid, nproc[1], nproc[2])
+            if procs:  # bwrap and the sandbox's init: nothing else runs before the release
+                # A move between cgroups waits for the kernel's RCU (milliseconds): a thread's.
+                await asyncio.to_thread(cgroups.admit, procs, (process.pid, pid))
             if spec.port is not None or self.network == "outbound":
                 network = await self._attach_network(pid, spec, directory)
             os.write(block_w, b"1")  # the sandbox goes on: entry shell, then the program
         except BaseException as error:
             if process is not None and process.returncode is None:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(process.pid, signal.SIGKILL)
+                process.kill_group()
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(process.wait(), 10)
             if network is not None:
@@ -390,6 +357,8 @@ class SandboxBackend(Backend):
                 if said.strip():
                     detail = said.decode(errors="replace").strip()
                     raise SandboxError(f"{error}: {detail}") from error
+            if process is not None:
+                process.close()
             if isinstance(error, OSError | subprocess.SubprocessError | slirp.NetworkError):
                 raise SandboxError(f"could not start the sandbox: {error}") from error
             if isinstance(error, TimeoutError):
@@ -410,24 +379,6 @@ class SandboxBackend(Backend):
             network=network,
         )
         return handle
-
-    async def _limit_processes(self, pid: int, soft: int, hard: int) -> None:
-        """RLIMIT_NPROC on the sandbox's init, which its program inherits (see the caveats)."""
-        if not self._as_root or self._direct_prlimit:
-            try:
-                resource.prlimit(pid, resource.RLIMIT_NPROC, (soft, hard))
-                return
-            except PermissionError:
-                if not self._as_root:
-                    raise
-                self._direct_prlimit = False
-        # Root without CAP_SYS_RESOURCE (in a container) may not change another user's limits;
-        # the owner of the process, uid 65534, may always lower them (a process more per start).
-        code, err = await self._run_quietly(
-            [PRLIMIT, f"--pid={pid}", f"--nproc={soft}:{hard}"], as_sandbox_user=True
-        )
-        if code != 0:
-            raise SandboxError(f"cannot limit the processes of the sandbox: {err.strip()}")
 
     async def _attach_network(
         self, pid: int, spec: RunSpec, directory: Path
@@ -494,14 +445,11 @@ class SandboxBackend(Backend):
         run = self._runs.get(handle)
         if run is None:
             return
-        process = run.process
-        if process.returncode is None:
-            # bwrap leads its own process group; when it dies, its pid-namespace init gets
-            # SIGKILL (--die-with-parent) and the kernel kills everything in the namespace.
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(process.pid, signal.SIGKILL)
+        # bwrap leads its own process group; when it dies, its pid-namespace init gets
+        # SIGKILL (--die-with-parent) and the kernel kills everything in the namespace.
+        run.process.kill_group()
         with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(process.wait(), timeout=10)
+            await asyncio.wait_for(run.process.wait(), timeout=10)
 
     async def remove(self, handle: str) -> None:
         if not _HANDLE.fullmatch(handle):
@@ -511,9 +459,7 @@ class SandboxBackend(Backend):
         if run is not None:
             for future in run.pending.values():
                 future.cancel()
-            transport = getattr(run.process, "_transport", None)
-            if transport is not None:
-                transport.close()  # closes the pipes even when nobody read them to EOF
+            run.process.close()  # closes the pipes even when nobody read them to EOF
             if run.network is not None:
                 await run.network.close()
         # Also removes what a run of another (dead) worker left.
@@ -527,9 +473,10 @@ class SandboxBackend(Backend):
 
     # -- building a run ----------------------------------------------------------------------
 
-    def _prepare(self, directory: Path, spec: RunSpec) -> Path:
+    def _prepare(self, directory: Path, spec: RunSpec, handle: str) -> tuple[Path, list[str]]:
         """Writes the run directory (passwd, group, and src/ with the project files unless they
-        are staged) and returns the directory of the project files."""
+        are staged) and creates the run's cgroups: the directory of the project files and the
+        `cgroup.procs` files to join."""
         for key, value in spec.env.items():
             if not key or "=" in key or "\0" in key or "\0" in value:
                 raise SandboxError(f"invalid environment variable {key!r}")
@@ -552,7 +499,8 @@ class SandboxBackend(Backend):
         )
         made += [directory / "passwd", directory / "group"]
         self._own(made)
-        return src
+        procs = cgroups.create(self.cgroups, handle, spec.limits) if self.cgroups.bases else []
+        return src, procs
 
     def _own(self, paths: list[Path]) -> None:
         if self._as_root:
@@ -663,6 +611,25 @@ class SandboxBackend(Backend):
         for key, value in env.items():
             args += ["--setenv", key, value]
         return args
+
+    def _limits_command(self, spec: RunSpec) -> list[str]:
+        """`prlimit` with the run's rlimits, run inside the sandbox before the entry shell."""
+        options = {
+            resource.RLIMIT_AS: "as",
+            resource.RLIMIT_CPU: "cpu",
+            resource.RLIMIT_NPROC: "nproc",
+            resource.RLIMIT_FSIZE: "fsize",
+            resource.RLIMIT_NOFILE: "nofile",
+            resource.RLIMIT_CORE: "core",
+        }
+
+        def value(limit: int) -> str:
+            return "unlimited" if limit == resource.RLIM_INFINITY else str(limit)
+
+        command = [spawn.PRLIMIT]
+        for which, soft, hard in self._rlimits(spec):
+            command.append(f"--{options[which]}={value(soft)}:{value(hard)}")
+        return [*command, "--"]
 
     def _rlimits(self, spec: RunSpec) -> list[tuple[int, int, int]]:
         limits = spec.limits

@@ -22,7 +22,6 @@ listen on all interfaces (0.0.0.0), as in a container.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import fcntl
 import json
 import os
@@ -30,6 +29,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+
+from neuronest.runtimes.backends import spawn
 
 SandboxNetwork = Literal["none", "outbound"]
 
@@ -100,7 +101,7 @@ def routes(policy: SandboxNetwork) -> str:
 class Network:
     """A running slirp4netns for one sandbox; `close()` ends it."""
 
-    process: asyncio.subprocess.Process
+    process: spawn.Child
     exit_fd: int
 
     async def close(self) -> None:
@@ -110,8 +111,7 @@ class Network:
         try:
             await asyncio.wait_for(self.process.wait(), 5)
         except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                self.process.kill()
+            self.process.kill()
             await self.process.wait()
 
 
@@ -127,17 +127,11 @@ async def _read_ready(fd: int) -> bytes:
 
 
 async def _run(argv: list[str], stdin: bytes, pass_fds: tuple[int, ...]) -> None:
-    process = await asyncio.create_subprocess_exec(
-        *argv,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-        env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
-        pass_fds=pass_fds,
+    code, said = await spawn.run(
+        argv, env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}, stdin=stdin, pass_fds=pass_fds
     )
-    _, err = await process.communicate(stdin)
-    if process.returncode:
-        raise NetworkError(f"{argv[0]} failed: {err.decode(errors='replace').strip()}")
+    if code:
+        raise NetworkError(f"{argv[0]} failed: {said.strip()}")
 
 
 async def _publish(api: Path, port: int) -> None:
@@ -188,16 +182,12 @@ async def attach(
     if policy == "none":
         argv.append("--disable-dns")
     try:
-        process = await asyncio.create_subprocess_exec(
-            *argv,
-            str(pid),
-            "tap0",
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
+        process = await spawn.spawn(
+            [*argv, str(pid), "tap0"],
             env={},
+            output=False,
             pass_fds=(ready_w, exit_r, userns),
-            start_new_session=True,
+            new_session=True,
         )
     except OSError as error:
         for fd in (ready_r, ready_w, exit_r, exit_w, userns):
