@@ -65,6 +65,9 @@ class Stack:
             "NEURONEST_BCRYPT_ROUNDS": "4",
             "NEURONEST_RUNTIME_BACKEND": backend,
             "NEURONEST_DOCKER_NETWORK": "none",
+            # The throughput rows queue a thousand tasks of one user at once, as Celery's do;
+            # on a loaded machine the default quota of unfinished tasks would refuse some.
+            "NEURONEST_MAX_TASKS_IN_FLIGHT": "100000",
         }
         self.logs = data_dir / f"{name or backend}.log"
         self.processes: list[subprocess.Popen[bytes]] = []
