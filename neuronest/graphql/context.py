@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
-from typing import Any, NoReturn
+from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
+from typing import Any, NoReturn, TypeVar, cast
 
 from starlette.requests import HTTPConnection
+from strawberry.dataloader import DataLoader
 from strawberry.fastapi import BaseContext
 
 from neuronest.auth import service as auth
@@ -16,6 +18,9 @@ from neuronest.errors import AppError, Unauthenticated
 from neuronest.events.bus import Message, Subscription
 from neuronest.kit.security import TokenClaims
 from neuronest.services import services
+
+K = TypeVar("K")
+T = TypeVar("T")
 
 
 def bearer_token(value: object) -> str | None:
@@ -36,6 +41,20 @@ class Context(BaseContext):
         self.client = connection.client.host if connection and connection.client else "unknown"
         # Set by a websocket connection: closes it when its session ends.
         self.end_connection: Callable[[AppError], None] | None = None
+        self._loaders: dict[object, DataLoader[Any, Any]] = {}
+
+    def loader(
+        self, load: Callable[[Context, list[K]], Awaitable[Sequence[T | BaseException]]]
+    ) -> DataLoader[K, T]:
+        """This context's batching loader of `load`: the keys of the fields resolved in the
+        same turn of the event loop (one list's items) reach one call of `load`, which reads
+        them for `await context.user()` as each field alone would. Nothing is cached: a
+        websocket's context serves many operations, and a mutation may change what an earlier
+        field of the same document read."""
+        found = self._loaders.get(load)
+        if found is None:
+            found = self._loaders[load] = DataLoader(partial(load, self), cache=False)
+        return cast(DataLoader[K, T], found)
 
     def _token(self) -> str | None:
         if self.connection_params is not None:

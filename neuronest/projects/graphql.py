@@ -5,6 +5,7 @@ from datetime import datetime
 import strawberry
 from strawberry.types import Info
 
+from neuronest.errors import NotFound
 from neuronest.graphql.context import Context
 from neuronest.graphql.types import Collection, Message, page
 from neuronest.projects import service
@@ -37,8 +38,15 @@ class ProjectFileContent:
 class Project(Collection):
     @strawberry.field(description="The project's files, by path (content: `projectFile`).")
     async def files(self, info: Info[Context, None]) -> list[ProjectFileInfo]:
-        rows = await service.list_files(actor=await info.context.user(), project_id=self.id)
+        rows = await info.context.loader(_files_of_projects).load(str(self.id))
         return [ProjectFileInfo.of(row) for row in rows]
+
+
+async def _files_of_projects(
+    context: Context, project_ids: list[str]
+) -> list[list[FileRow] | NotFound]:
+    """`Project.files` of a whole list of projects at once."""
+    return await service.files_of_projects(actor=await context.user(), project_ids=project_ids)
 
 
 @strawberry.input

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import re
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tortoise.functions import Sum
 
 from neuronest.auth.models import User
 from neuronest.errors import Invalid, NotFound
-from neuronest.kit.ownership import get_owned, newest_first
+from neuronest.kit.ownership import as_uuid, get_owned, newest_first
 from neuronest.kit.pagination import Page
 from neuronest.kit.quota import locked, within_quota
 from neuronest.kit.validation import check_name
@@ -165,12 +167,41 @@ async def _project_size(project_id: uuid.UUID, exclude_path: str) -> int:
 
 
 async def list_files(*, actor: User, project_id: str) -> list[ProjectFile]:
-    project = await get_project(actor=actor, project_id=project_id)
-    return (
-        await ProjectFile.filter(project_id=project.id)
-        .order_by("path")
-        .only("id", "project_id", "path", "size", "created_at", "updated_at")
-    )
+    [files] = await files_of_projects(actor=actor, project_ids=[project_id])
+    if isinstance(files, NotFound):
+        raise files
+    return files
+
+
+async def files_of_projects(
+    *, actor: User, project_ids: Sequence[str]
+) -> list[list[ProjectFile] | NotFound]:
+    """The files of each project (without contents, by path), in two queries for them all;
+    a project that is not the actor's has NotFound in its place."""
+    wanted: dict[str, uuid.UUID] = {}
+    for project_id in project_ids:
+        with contextlib.suppress(NotFound):
+            wanted[project_id] = as_uuid(project_id, "Project")
+    files: dict[uuid.UUID, list[ProjectFile]] = {}
+    if wanted:
+        owned: list[uuid.UUID] = await Project.filter(
+            id__in=list(set(wanted.values())), user_id=actor.id
+        ).values_list("id", flat=True)  # type: ignore[assignment]
+        files = {project_id: [] for project_id in owned}
+    if files:
+        rows = (
+            await ProjectFile.filter(project_id__in=list(files))
+            .order_by("path")
+            .only("id", "project_id", "path", "size", "created_at", "updated_at")
+        )
+        for row in rows:
+            files[row.project_id].append(row)  # type: ignore[attr-defined]
+    return [
+        files[wanted[project_id]]
+        if project_id in wanted and wanted[project_id] in files
+        else NotFound("Project not found")
+        for project_id in project_ids
+    ]
 
 
 async def get_file(*, actor: User, project_id: str, path: str) -> FileContent:
