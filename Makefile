@@ -8,6 +8,7 @@ setup:
 run:
 	@scripts/system-deps.sh --run
 	@scripts/venv.sh
+	@scripts/console.sh
 	@$(VENV)/bin/neuronest migrate
 	@$(VENV)/bin/neuronest serve --host 127.0.0.1 --port 8000
 

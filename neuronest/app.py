@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from neuronest import health
 from neuronest.config import Settings, get_settings
+from neuronest.console import ConsoleRoute
 from neuronest.db import migrate
 from neuronest.errors import AppError
 from neuronest.graphql.router import graphql_router
@@ -89,4 +90,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(memory_rest.router)
     # GraphQL documents itself (introspection, GraphiQL); OpenAPI covers the REST routes.
     app.include_router(graphql_router(), prefix="/graphql", include_in_schema=False)
+    # Last: the web console answers only GETs of paths that no route above has.
+    app.router.routes.append(ConsoleRoute())
     return app

@@ -38,6 +38,10 @@ if [[ "${1:-}" != "--run" ]]; then
     have_bin python3 || missing+=(python3)
     # debootstrap downloads with wget; an https mirror needs the CA bundle.
     have_bin wget || missing+=(wget)
+    # The web console: built with node and npm, tested in a headless chromium (tests/console).
+    have_bin node || missing+=(nodejs)
+    have_bin npm || missing+=(npm)
+    [[ -x /usr/bin/chromium ]] || missing+=(chromium)
     [[ -e /etc/ssl/certs/ca-certificates.crt ]] || missing+=(ca-certificates)
 
     # PostgreSQL server binaries live in a versioned dir, not on PATH.

@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 
 scripts/system-deps.sh
 scripts/venv.sh
+scripts/console.sh
 
 STATE=$(mktemp -d /tmp/neuronest-test.XXXXXX)
 cleanup() {
