@@ -180,7 +180,7 @@ export function ProjectPage(props: { id: string }) {
         <aside class="card files">
           <h2>Files</h2>
           <Tree node={buildTree(files.map((f) => f.path))} selected={path} onOpen={open} />
-          {!files.length && <p class="muted">No files yet.</p>}
+          {project.data && !files.length && <p class="muted">No files yet.</p>}
           <form onSubmit={newFile} class="stack" aria-label="New file">
             <input name="path" placeholder="path/to/file.py" required value={newPath} onInput={(e) => setNewPath(e.currentTarget.value)} />
             <button type="submit" class="secondary">

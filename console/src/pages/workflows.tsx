@@ -1,5 +1,5 @@
 import { useEffect, useState } from "preact/hooks";
-import { listen, run } from "../api";
+import { type Api, listen, run } from "../api";
 import { Link, navigate } from "../router";
 import { ErrorBox, Page, Status, json, parseJson, useAction, useApi, useQuery, when } from "../ui";
 
@@ -135,6 +135,86 @@ function Dag(props: { steps: StepDef[]; status: Record<string, string> }) {
   );
 }
 
+const RANK: Record<string, number> = { pending: 0, created: 1, running: 2 };
+const FINISHED = ["completed", "failed", "cancelled"];
+/** Steps followed one by one (their task's own updates say when they start running). */
+const MAX_STEP_SUBSCRIPTIONS = 50;
+
+/**
+ * Follows a run: its own updates (status, each step's attempt created and finished) and, for the
+ * steps under way, their tasks' updates, which also say when a step starts running.
+ */
+function followRun(
+  api: Api,
+  runId: string,
+  setRun: (task: any) => void,
+  setStatus: (update: (now: Record<string, string>) => Record<string, string>) => void,
+  onError: (message: string) => void,
+): () => void {
+  let live = true;
+  const attempt = new Map<string, string>(); // step id -> task id of its latest attempt
+  const followed = new Map<string, () => void>(); // task id -> unsubscribe
+
+  // A step's status moves forward within one attempt; a new attempt starts it over.
+  const advance = (stepId: string, status: string, taskId: string | null, fresh = false) => {
+    if (!live) return;
+    setStatus((now) => {
+      const current = now[stepId] ?? "pending";
+      const forward = fresh || FINISHED.includes(status) || (RANK[status] ?? 3) > (RANK[current] ?? 3);
+      return forward && current !== status ? { ...now, [stepId]: status } : now;
+    });
+    if (taskId && !FINISHED.includes(status) && !followed.has(taskId) && followed.size < MAX_STEP_SUBSCRIPTIONS) {
+      followed.set(
+        taskId,
+        listen(
+          api,
+          "subscription ($id: ID!) { taskUpdates(taskId: $id) { task { id status } } }",
+          { id: taskId },
+          (data: any) => {
+            if (attempt.get(stepId) === taskId) advance(stepId, data.taskUpdates.task.status, null);
+          },
+          () => undefined,
+        ),
+      );
+    }
+  };
+
+  const refresh = () =>
+    run(api, "query ($id: ID!) { workflowSteps(taskId: $id) { id status taskId } }", { id: runId }).then(
+      (data) => {
+        for (const step of data.workflowSteps) {
+          const fresh = step.taskId !== null && attempt.get(step.id) !== step.taskId;
+          if (step.taskId) attempt.set(step.id, step.taskId);
+          advance(step.id, step.status, step.taskId, fresh);
+        }
+      },
+      (e: Error) => live && onError(e.message),
+    );
+
+  void refresh();
+  const stop = listen(
+    api,
+    "subscription ($id: ID!) { taskUpdates(taskId: $id) { type stepId stepStatus task { id status result error finishedAt } } }",
+    { id: runId },
+    (data: any) => {
+      const update = data.taskUpdates;
+      if (live) setRun(update.task);
+      if (update.type === "step" && update.stepId) {
+        // A new attempt: its task id comes from the steps' list.
+        if (update.stepStatus === "created") void refresh();
+        else advance(update.stepId, update.stepStatus, null);
+      }
+      if (update.type === "status" && FINISHED.includes(update.task.status)) void refresh();
+    },
+    onError,
+  );
+  return () => {
+    live = false;
+    stop();
+    followed.forEach((unsubscribe) => unsubscribe());
+  };
+}
+
 export function WorkflowPage(props: { id: string }) {
   const api = useApi();
   const workflow = useQuery("query ($id: ID!) { workflow(workflowId: $id) { id name description steps status result } }", {
@@ -155,41 +235,9 @@ export function WorkflowPage(props: { id: string }) {
 
   useEffect(() => {
     if (!runId) return;
-    let live = true;
     setStatus({});
     setRun(null);
-    run(api, "query ($id: ID!) { workflowSteps(taskId: $id) { id status } }", { id: runId }).then(
-      (data) =>
-        live &&
-        setStatus((now) => {
-          const initial = Object.fromEntries(data.workflowSteps.map((s: any) => [s.id, s.status]));
-          return { ...initial, ...now };
-        }),
-      (e: Error) => live && setLiveError(e.message),
-    );
-    const stop = listen(
-      api,
-      "subscription ($id: ID!) { taskUpdates(taskId: $id) { type stepId stepStatus task { id status result error finishedAt } } }",
-      { id: runId },
-      (data: any) => {
-        const update = data.taskUpdates;
-        setRun(update.task);
-        if (update.type === "step" && update.stepId) {
-          setStatus((now) => ({ ...now, [update.stepId]: update.stepStatus }));
-        }
-        if (update.type === "status" && ["completed", "failed", "cancelled"].includes(update.task.status)) {
-          run(api, "query ($id: ID!) { workflowSteps(taskId: $id) { id status } }", { id: runId }).then(
-            (steps) => live && setStatus(Object.fromEntries(steps.workflowSteps.map((s: any) => [s.id, s.status]))),
-            () => undefined,
-          );
-        }
-      },
-      setLiveError,
-    );
-    return () => {
-      live = false;
-      stop();
-    };
+    return followRun(api, runId, setRun, setStatus, setLiveError);
   }, [api, runId]);
 
   async function execute(event: Event) {
