@@ -19,9 +19,11 @@ export interface Api {
   client: Client;
   ws: WSClient;
   token: string | null;
+  /** Called when the API no longer accepts the token (expired, revoked, signed out elsewhere). */
+  onUnauthenticated: (message: string) => void;
 }
 
-export function makeApi(token: string | null): Api {
+export function makeApi(token: string | null, onUnauthenticated: (message: string) => void = () => undefined): Api {
   const auth: Record<string, string> = token ? { Authorization: `Bearer ${token}` } : {};
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
   const ws = createWSClient({
@@ -50,7 +52,7 @@ export function makeApi(token: string | null): Api {
       }),
     ],
   });
-  return { client, ws, token };
+  return { client, ws, token, onUnauthenticated };
 }
 
 /** The messages of a failed operation, as the API wrote them. */
@@ -75,7 +77,13 @@ export async function run<T = any>(
   const result = isMutation
     ? await api.client.mutation(document, variables).toPromise()
     : await api.client.query(document, variables).toPromise();
-  if (result.error) throw new ApiError(errorText(result.error));
+  if (result.error) {
+    const message = errorText(result.error);
+    if (api.token && result.error.graphQLErrors.some((e) => e.extensions?.code === "UNAUTHENTICATED")) {
+      api.onUnauthenticated(message);
+    }
+    throw new ApiError(message);
+  }
   return result.data as T;
 }
 

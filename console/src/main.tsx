@@ -68,12 +68,22 @@ function Shell(props: { path: string; onSignOut: () => void }) {
 
 function App() {
   const [token, setToken] = useState(storedToken());
-  const api = useMemo(() => makeApi(token), [token]);
+  const [notice, setNotice] = useState<string | null>(null);
+  const api = useMemo(
+    () =>
+      makeApi(token, (message) => {
+        storeToken(null);
+        setToken(null);
+        setNotice(`${message} Please sign in again.`);
+      }),
+    [token],
+  );
   const path = usePath();
   useEffect(() => () => void api.ws.dispose(), [api]);
 
   const signedIn = (newToken: string) => {
     storeToken(newToken);
+    setNotice(null);
     setToken(newToken);
     navigate("/projects");
   };
@@ -84,12 +94,13 @@ function App() {
       // The token may have expired or been revoked already: signing out locally is enough.
     }
     storeToken(null);
+    setNotice(null);
     setToken(null);
     navigate("/signin");
   };
 
   if (!token) {
-    return <AuthPage mode={path === "/signup" ? "signup" : "signin"} api={api} onToken={signedIn} />;
+    return <AuthPage mode={path === "/signup" ? "signup" : "signin"} api={api} onToken={signedIn} notice={notice} />;
   }
   return (
     <ApiContext.Provider value={api}>

@@ -60,7 +60,16 @@ async def test_sign_up_sign_in_and_sign_out(console: Console) -> None:
     await page.fill("input[name=password]", PASSWORD)
     await page.click("button[type=submit]")
     await page.locator("header .me", has_text=email).wait_for()
-    assert await stored_token(console) not in (None, token)
+    second = await stored_token(console)
+    assert second not in (None, token)
+
+    # The session ends elsewhere: the next page the console loads sends the user to sign in.
+    await graphql(console, "mutation { logout { message } }", second)
+    refused = await graphql(console, "{ me { email } }", second)
+    await page.click("header.top nav >> text=Tasks")
+    notice = page.locator("form[aria-label='Sign in'] [role=status]")
+    await expect(notice).to_have_text(f"{refused['errors'][0]['message']} Please sign in again.")
+    assert await stored_token(console) is None
 
 
 async def create_project(console: Console, name: str) -> None:

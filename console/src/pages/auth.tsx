@@ -6,7 +6,12 @@ import { ErrorBox } from "../ui";
 const AUTH_FIELDS = "accessToken user { id email name }";
 
 /** Sign in or sign up; `onToken` gets the new session's token. */
-export function AuthPage(props: { mode: "signin" | "signup"; api: Api; onToken: (token: string) => void }) {
+export function AuthPage(props: {
+  mode: "signin" | "signup";
+  api: Api;
+  onToken: (token: string) => void;
+  notice?: string | null;
+}) {
   const signup = props.mode === "signup";
   const [email, setEmail] = useState("");
   const [password, setPassword] = useState("");
@@ -39,6 +44,11 @@ export function AuthPage(props: { mode: "signin" | "signup"; api: Api; onToken: 
       <form class="card" onSubmit={submit} aria-label={signup ? "Sign up" : "Sign in"}>
         <h1>NeuroNest</h1>
         <h2>{signup ? "Create an account" : "Sign in"}</h2>
+        {props.notice && (
+          <p class="notice" role="status">
+            {props.notice}
+          </p>
+        )}
         {signup && (
           <label>
             Name
