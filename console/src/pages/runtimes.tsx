@@ -30,32 +30,46 @@ interface LogLine {
   timestamp: string;
 }
 
-/** Lines kept in the page; older ones are dropped from the top. */
-const MAX_LINES = 20000;
+/** Lines kept in the page; beyond that the oldest are dropped, a block at a time. */
+const MAX_LINES = 100_000;
+const DROP_BLOCK = 10_000;
+/** Height of one line in pixels (`.log .line` in style.css). */
+const ROW = 18;
+/** Lines drawn above and below the visible ones. */
+const OVERSCAN = 20;
 
 /**
- * The runtime's log, live. Lines are appended to the DOM directly, a frame's worth at a time, so a
- * flood costs one layout per frame; the view follows the tail unless the reader scrolled up.
+ * The runtime's log, live and virtualised: every line is kept in memory, only those in sight
+ * are in the DOM, redrawn at most once a frame, so a flood costs the same as a trickle. The view
+ * follows the tail unless the reader scrolled up.
  */
 function LogView(props: { runtimeId: string }) {
   const api = useApi();
   const box = useRef<HTMLDivElement>(null);
+  const spacer = useRef<HTMLDivElement>(null);
+  const rows = useRef<HTMLDivElement>(null);
   const [count, setCount] = useState(0);
   const [follow, setFollow] = useState(true);
   const [error, setError] = useState<string | null>(null);
-  const followRef = useRef(true);
+  const view = useRef({ lines: [] as LogLine[], follow: true, frame: 0, draw: () => undefined as void });
 
   useEffect(() => {
-    const element = box.current!;
-    element.textContent = "";
+    const state = view.current;
+    state.lines = [];
+    state.follow = true;
     let lastSeq = -1;
-    let pending: LogLine[] = [];
-    let frame = 0;
-    let total = 0;
-    const flush = () => {
-      frame = 0;
+    let dropped = 0;
+    const draw = () => {
+      state.frame = 0;
+      const element = box.current;
+      if (!element) return;
+      spacer.current!.style.height = `${state.lines.length * ROW}px`;
+      if (state.follow) element.scrollTop = element.scrollHeight;
+      const first = Math.max(0, Math.floor(element.scrollTop / ROW) - OVERSCAN);
+      const last = Math.min(state.lines.length, Math.ceil((element.scrollTop + element.clientHeight) / ROW) + OVERSCAN);
       const fragment = document.createDocumentFragment();
-      for (const line of pending) {
+      for (let i = first; i < last; i++) {
+        const line = state.lines[i];
         const row = document.createElement("div");
         row.className = `line log-${line.type}`;
         row.dataset.seq = String(line.seq);
@@ -63,12 +77,12 @@ function LogView(props: { runtimeId: string }) {
         row.textContent = line.message;
         fragment.appendChild(row);
       }
-      total += pending.length;
-      pending = [];
-      element.appendChild(fragment);
-      while (element.childElementCount > MAX_LINES) element.firstElementChild!.remove();
-      if (followRef.current) element.scrollTop = element.scrollHeight;
-      setCount(total);
+      rows.current!.style.transform = `translateY(${first * ROW}px)`;
+      rows.current!.replaceChildren(fragment);
+      setCount(state.lines.length + dropped);
+    };
+    state.draw = () => {
+      if (!state.frame) state.frame = requestAnimationFrame(draw);
     };
     const stop = listen<{ runtimeLogBatches: LogLine[] }>(
       api,
@@ -78,23 +92,30 @@ function LogView(props: { runtimeId: string }) {
         for (const line of data.runtimeLogBatches) {
           if (line.seq <= lastSeq) continue;
           lastSeq = line.seq;
-          pending.push(line);
+          state.lines.push(line);
         }
-        if (pending.length && !frame) frame = requestAnimationFrame(flush);
+        if (state.lines.length > MAX_LINES + DROP_BLOCK) {
+          state.lines.splice(0, DROP_BLOCK);
+          dropped += DROP_BLOCK;
+          if (!state.follow && box.current) box.current.scrollTop -= DROP_BLOCK * ROW;
+        }
+        state.draw();
       },
       setError,
     );
     return () => {
       stop();
-      if (frame) cancelAnimationFrame(frame);
+      if (state.frame) cancelAnimationFrame(state.frame);
+      state.frame = 0;
     };
   }, [api, props.runtimeId]);
 
   const onScroll = () => {
     const element = box.current!;
-    const atBottom = element.scrollHeight - element.scrollTop - element.clientHeight < 24;
-    followRef.current = atBottom;
+    const atBottom = element.scrollHeight - element.scrollTop - element.clientHeight < ROW;
+    view.current.follow = atBottom;
     setFollow(atBottom);
+    view.current.draw();
   };
 
   return (
@@ -108,9 +129,9 @@ function LogView(props: { runtimeId: string }) {
           <button
             class="secondary"
             onClick={() => {
-              followRef.current = true;
+              view.current.follow = true;
               setFollow(true);
-              box.current!.scrollTop = box.current!.scrollHeight;
+              view.current.draw();
             }}
           >
             Follow
@@ -118,7 +139,11 @@ function LogView(props: { runtimeId: string }) {
         )}
       </div>
       <ErrorBox error={error} />
-      <div class="log" ref={box} onScroll={onScroll} data-testid="log" />
+      <div class="log" ref={box} onScroll={onScroll} data-testid="log">
+        <div class="log-spacer" ref={spacer}>
+          <div class="log-rows" ref={rows} />
+        </div>
+      </div>
     </div>
   );
 }
