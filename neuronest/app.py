@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from neuronest import health
+from neuronest import docs, health
 from neuronest.config import Settings, get_settings
 from neuronest.db import migrate
 from neuronest.errors import AppError
@@ -52,6 +52,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "API, with subscriptions) is at `/graphql`; these are the legacy REST routes."
         ),
         lifespan=lifespan,
+        # Served by neuronest.docs from local files; ReDoc (CDN only) is not offered.
+        docs_url=None,
+        redoc_url=None,
         max_body_size=settings.max_body_bytes,
     )
 
@@ -81,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         log.error("unexpected error", exc_info=error)
         return JSONResponse({"detail": "Internal server error"}, status_code=500)
 
+    docs.install(app)
     app.include_router(health.router)
     app.include_router(auth_rest.router)
     app.include_router(projects_rest.router)
