@@ -18,6 +18,7 @@ from neuronest.errors import AppError
 from neuronest.graphql.router import graphql_router
 from neuronest.rest import auth as auth_rest
 from neuronest.rest import memory as memory_rest
+from neuronest.rest import openapi
 from neuronest.rest import orchestration as orchestration_rest
 from neuronest.rest import projects as projects_rest
 from neuronest.rest import runtimes as runtimes_rest
@@ -93,4 +94,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(memory_rest.router)
     # GraphQL documents itself (introspection, GraphiQL); OpenAPI covers the REST routes.
     app.include_router(graphql_router(), prefix="/graphql", include_in_schema=False)
+    openapi.install(app)
     return app
