@@ -38,7 +38,9 @@ RUN python3 -c "import tomllib; p = tomllib.load(open('/tmp/pyproject.toml', 'rb
 print('\n'.join(p['project']['dependencies']))" > /tmp/requirements.txt \
  && pip install -r /tmp/requirements.txt
 
-# The project itself (a regular, non-editable install into the venv). README.md is optional
+# The project itself (a regular, non-editable install into the venv). Its browser files for /docs
+# and /graphql come along from neuronest/static/vendor/: fetch them first (scripts/static-assets.sh,
+# which `make setup` runs). README.md is optional
 # (a pattern again), for when pyproject.toml names it as the readme.
 COPY pyproject.toml README.m[d] /src/
 COPY neuronest/ /src/neuronest/

@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from neuronest import health
+from neuronest import docs, health
 from neuronest.config import Settings, get_settings
 from neuronest.console import ConsoleRoute
 from neuronest.db import migrate
@@ -19,6 +19,7 @@ from neuronest.errors import AppError
 from neuronest.graphql.router import graphql_router
 from neuronest.rest import auth as auth_rest
 from neuronest.rest import memory as memory_rest
+from neuronest.rest import openapi
 from neuronest.rest import orchestration as orchestration_rest
 from neuronest.rest import projects as projects_rest
 from neuronest.rest import runtimes as runtimes_rest
@@ -53,6 +54,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "API, with subscriptions) is at `/graphql`; these are the legacy REST routes."
         ),
         lifespan=lifespan,
+        # Served by neuronest.docs from local files; ReDoc (CDN only) is not offered.
+        docs_url=None,
+        redoc_url=None,
         max_body_size=settings.max_body_bytes,
     )
 
@@ -82,6 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         log.error("unexpected error", exc_info=error)
         return JSONResponse({"detail": "Internal server error"}, status_code=500)
 
+    docs.install(app)
     app.include_router(health.router)
     app.include_router(auth_rest.router)
     app.include_router(projects_rest.router)
@@ -90,6 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(memory_rest.router)
     # GraphQL documents itself (introspection, GraphiQL); OpenAPI covers the REST routes.
     app.include_router(graphql_router(), prefix="/graphql", include_in_schema=False)
+    openapi.install(app)
     # Last: the web console answers only GETs of paths that no route above has.
     app.router.routes.append(ConsoleRoute())
     return app

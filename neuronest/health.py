@@ -15,7 +15,7 @@ router = APIRouter(tags=["health"])
 CHECK_TIMEOUT = 3.0
 
 
-@router.get("/healthz", summary="The process is alive")
+@router.get("/healthz", summary="The process is alive", operation_id="getHealth")
 async def healthz() -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
@@ -43,7 +43,11 @@ async def _sandbox_isolation() -> dict[str, str]:
     return await asyncio.to_thread(describe_isolation, services().settings.sandbox_network)
 
 
-@router.get("/readyz", summary="Database, Redis and a runtime backend answer")
+@router.get(
+    "/readyz",
+    summary="Database, Redis and a runtime backend answer",
+    operation_id="getReadiness",
+)
 async def readyz() -> JSONResponse:
     """Also says what isolates sandboxes here (`sandbox`: cgroups, network policy)."""
     checks = {"database": _check_database, "redis": _check_redis, "runtime": _check_runtime}

@@ -2,7 +2,8 @@
 # Install the Debian packages that the test suite needs, only when missing.
 #
 # Usage: scripts/system-deps.sh          everything `make test` needs
-#        scripts/system-deps.sh --run    only what `make run` needs (python3-venv, bubblewrap, slirp4netns)
+#        scripts/system-deps.sh --run    only what `make run` needs (python3-venv, bubblewrap, slirp4netns,
+#                                        npm)
 #
 # Checks each tool by its binary and installs only what is absent, so the
 # second run does nothing (no `apt-get update`) and takes well under a second.
@@ -27,6 +28,8 @@ have_bin bwrap || missing+=(bubblewrap)
 # Sandboxes' user-mode network (published ports, the outbound policy) and its routes.
 have_bin slirp4netns || missing+=(slirp4netns)
 have_bin ip || missing+=(iproute2)
+# scripts/static-assets.sh fetches the browser files of /docs and /graphql with npm.
+have npm || missing+=(npm)
 
 if [[ "${1:-}" != "--run" ]]; then
     have_bin redis-server || missing+=(redis-server)

@@ -3,6 +3,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The browser files of /docs and /graphql (their own check, whether or not pyproject.toml changed).
+scripts/static-assets.sh
+
 VENV=.venv
 STAMP="$VENV/.installed"
 want=$(sha256sum pyproject.toml | cut -d' ' -f1)

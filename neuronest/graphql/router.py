@@ -4,12 +4,14 @@ import json
 from typing import Any
 
 from starlette.exceptions import HTTPException
-from starlette.requests import HTTPConnection
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import HTMLResponse
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.fastapi import GraphQLRouter
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UnsetType
 
+from neuronest import docs
 from neuronest.config import get_settings
 from neuronest.errors import AppError
 from neuronest.graphql.context import Context
@@ -24,6 +26,10 @@ async def get_context(connection: HTTPConnection) -> Context:
 
 class NeuroNestGraphQLRouter(GraphQLRouter[Context, None]):
     graphql_transport_ws_handler_class = SessionCheckedHandler
+
+    async def render_graphql_ide(self, request: Request) -> HTMLResponse:
+        """GraphiQL from this installation's own files (Strawberry's page loads them from CDNs)."""
+        return docs.graphiql_page()
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         """Websockets authenticate once, by `{"Authorization": "Bearer ..."}` in connection_init."""

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import datetime
+
 from pydantic import BaseModel, Field
 
 from neuronest.rest.shim import Route, build_router
@@ -43,7 +45,7 @@ class UserOut(BaseModel):
 
 
 class MeOut(UserOut):
-    created_at: str
+    created_at: datetime
 
 
 class TokenOut(BaseModel):

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
@@ -24,8 +25,8 @@ class MemoryOut(BaseModel):
     user_id: str
     name: str
     description: str
-    created_at: str
-    updated_at: str
+    created_at: datetime
+    updated_at: datetime
 
 
 class EntryOut(BaseModel):
@@ -34,7 +35,7 @@ class EntryOut(BaseModel):
     role: str
     content: str
     metadata: dict[str, Any]
-    created_at: str
+    created_at: datetime
 
 
 MEMORY = "id user_id: userId name description created_at: createdAt updated_at: updatedAt"
@@ -107,6 +108,7 @@ ROUTES = [
         list[EntryOut],
         query=(QueryParam("q", str, ..., "what to look for"), QueryParam("limit", int, 5)),
         errors=(404, 422),
+        operation_id="searchMemory",
     ),
 ]
 

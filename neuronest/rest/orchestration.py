@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field, RootModel
@@ -31,8 +32,8 @@ class AgentOut(BaseModel):
     description: str
     capabilities: list[str]
     configuration: dict[str, Any]
-    created_at: str
-    updated_at: str
+    created_at: datetime
+    updated_at: datetime
 
 
 class TaskBody(BaseModel):
@@ -59,10 +60,10 @@ class TaskOut(BaseModel):
     parent_id: str | None
     step_id: str | None
     attempts: int
-    started_at: str | None
-    finished_at: str | None
-    created_at: str
-    updated_at: str
+    started_at: datetime | None
+    finished_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
 
 
 class WorkflowBody(BaseModel):
@@ -93,8 +94,8 @@ class WorkflowOut(BaseModel):
     steps: list[dict[str, Any]]
     status: str
     result: dict[str, Any] | None
-    created_at: str
-    updated_at: str
+    created_at: datetime
+    updated_at: datetime
 
 
 WORKFLOW = (

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import datetime
+
 from pydantic import BaseModel, Field
 
 from neuronest.rest.auth import MessageOut
@@ -26,15 +28,15 @@ class ProjectOut(BaseModel):
     user_id: str
     name: str
     description: str
-    created_at: str
-    updated_at: str
+    created_at: datetime
+    updated_at: datetime
 
 
 class FileInfoOut(BaseModel):
     path: str
     size: int
-    created_at: str
-    updated_at: str
+    created_at: datetime
+    updated_at: datetime
 
 
 class FileOut(BaseModel):

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -36,10 +37,10 @@ class RuntimeOut(BaseModel):
     timeout: int
     exit_code: int | None
     error: str | None
-    started_at: str | None
-    finished_at: str | None
-    created_at: str
-    updated_at: str
+    started_at: datetime | None
+    finished_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
 
 
 class RuntimeLogOut(BaseModel):
@@ -48,7 +49,7 @@ class RuntimeLogOut(BaseModel):
     user_id: str
     type: str
     message: str
-    timestamp: str
+    timestamp: datetime
 
 
 RUNTIME = (

@@ -10,12 +10,13 @@ import inspect
 import re
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, get_origin
 
-from fastapi import APIRouter, Body, HTTPException, Query, Request
+from fastapi import APIRouter, Body, HTTPException, Query, Request, Security
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
-from graphql import GraphQLError
+from fastapi.security import HTTPBearer
+from graphql import FieldNode, GraphQLError, OperationDefinitionNode, OperationType, parse
 from pydantic import BaseModel, RootModel
 
 from neuronest.config import get_settings
@@ -51,6 +52,9 @@ class Route:
     public: bool = False
     errors: Sequence[int] = field(default=(422,))
     body_variable: str = "input"
+    # The OpenAPI operation id when the one made from the operation's root field (see
+    # `operation_id`) does not fit.
+    operation_id: str | None = None
 
 
 PAGE = (
@@ -62,6 +66,33 @@ PAGE = (
 def camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(part.title() for part in rest)
+
+
+# Declares bearer auth in the OpenAPI document (Swagger UI's "Authorize", generated clients). It
+# refuses nothing itself (auto_error=False): the resolvers authenticate, as they do for GraphQL.
+BEARER = HTTPBearer(
+    scheme_name="bearerAuth",
+    bearerFormat="JWT",
+    description="The `access_token` that register and login return: "
+    "`Authorization: Bearer <token>`",
+    auto_error=False,
+)
+
+
+def operation_id(route: Route) -> str:
+    """camelCase, from the GraphQL root field: mutations by their name (`createRuntime`),
+    queries as `get...` or, when they answer a list, `list...` (`getMe`, `listProjects`)."""
+    if route.operation_id is not None:
+        return route.operation_id
+    definition = parse(route.operation).definitions[0]
+    assert isinstance(definition, OperationDefinitionNode)
+    root_field = definition.selection_set.selections[0]
+    assert isinstance(root_field, FieldNode)
+    name = root_field.name.value
+    if definition.operation is not OperationType.QUERY:
+        return name
+    verb = "list" if get_origin(route.response) is list else "get"
+    return verb + name[0].upper() + name[1:]
 
 
 def _status_of(error: GraphQLError) -> tuple[int, dict[str, str]]:
@@ -195,5 +226,7 @@ def build_router(routes: Sequence[Route], tag: str) -> APIRouter:
             response_model=route.response,
             responses=responses,
             response_class=JSONResponse,
+            operation_id=operation_id(route),
+            dependencies=None if route.public else [Security(BEARER)],
         )
     return router

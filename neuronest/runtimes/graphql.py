@@ -10,7 +10,6 @@ from strawberry.types import Info
 from neuronest.graphql.context import Context
 from neuronest.graphql.scalars import JSON
 from neuronest.graphql.types import Message, page
-from neuronest.kit.time import iso
 from neuronest.runtimes import service
 from neuronest.runtimes.events import status_channel
 from neuronest.runtimes.logs import log_event, logs_channel
@@ -73,7 +72,7 @@ class RuntimeLog:
     seq: int = strawberry.field(description="Position in the runtime's log, across runs")
     type: str = strawberry.field(description="stdout, stderr or system")
     message: str
-    timestamp: str
+    timestamp: datetime
 
     @classmethod
     def of(cls, row: LogRow) -> RuntimeLog:
@@ -84,7 +83,7 @@ class RuntimeLog:
             seq=row.seq,
             type=row.type,
             message=row.message,
-            timestamp=iso(row.timestamp) or "",
+            timestamp=row.timestamp,
         )
 
     @classmethod
@@ -96,7 +95,7 @@ class RuntimeLog:
             seq=line["seq"],
             type=line["type"],
             message=line["message"],
-            timestamp=line["timestamp"],
+            timestamp=datetime.fromisoformat(line["timestamp"]),
         )
 
 

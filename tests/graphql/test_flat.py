@@ -3,13 +3,19 @@ gives: the same JSON for every selection, the same errors where the data breaks 
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 import strawberry
+from strawberry.schema.config import StrawberryConfig
 
 from neuronest.graphql.flat import FlatListExecution
+from neuronest.graphql.scalars import SCALARS
+from neuronest.kit.time import iso
 from neuronest.runtimes.graphql import RuntimeLog
+
+BASE = datetime(2026, 12, 2, 1, 2, 3, 456789, tzinfo=UTC)
 
 
 def line(seq: int, **changes: Any) -> RuntimeLog:
@@ -20,7 +26,8 @@ def line(seq: int, **changes: Any) -> RuntimeLog:
         "seq": seq,
         "type": "stdout",
         "message": f"line {seq} \\x00 ünï",
-        "timestamp": "2026-12-02T01:02:03.456Z",
+        # A few lines share a millisecond, as in a flood; one in another zone, one naive.
+        "timestamp": BASE + timedelta(milliseconds=seq // 3),
     }
     return RuntimeLog(**{**fields, **changes})
 
@@ -46,8 +53,9 @@ class Counting(FlatListExecution):
         return parts
 
 
-FAST = strawberry.Schema(query=Query, execution_context_class=Counting)
-PLAIN = strawberry.Schema(query=Query)
+CONFIG = StrawberryConfig(scalar_map=SCALARS)
+FAST = strawberry.Schema(query=Query, execution_context_class=Counting, config=CONFIG)
+PLAIN = strawberry.Schema(query=Query, config=CONFIG)
 
 SELECTIONS = [
     "{ lines { id runtimeId userId seq type message timestamp } }",
@@ -62,7 +70,9 @@ SELECTIONS = [
 
 @pytest.mark.parametrize("document", SELECTIONS)
 def test_the_one_pass_completion_gives_graphql_cores_json(document: str) -> None:
-    LINES[:] = [line(n) for n in range(50)]
+    LINES[:] = [line(n) for n in range(48)]
+    LINES.append(line(48, timestamp=BASE.astimezone(timezone(timedelta(hours=-5)))))
+    LINES.append(line(49, timestamp=BASE.replace(tzinfo=None)))
     Counting.flat = 0
     fast, plain = FAST.execute_sync(document), PLAIN.execute_sync(document)
     assert fast.errors is None, fast.errors
@@ -79,3 +89,20 @@ def test_a_null_the_schema_forbids_is_reported_as_graphql_core_reports_it() -> N
     assert fast.errors is not None and plain.errors is not None
     assert [e.message for e in fast.errors] == [e.message for e in plain.errors]
     assert fast.errors[0].path == ["lines", 1, "message"]
+
+
+def test_log_timestamps_are_written_as_every_other_datetime() -> None:
+    LINES[:] = [line(n) for n in range(9)]
+    LINES.append(line(9, timestamp=BASE.astimezone(timezone(timedelta(hours=9)))))
+    fast = FAST.execute_sync("{ lines { timestamp } }")
+    assert fast.errors is None, fast.errors
+    assert fast.data is not None
+    shown = [item["timestamp"] for item in fast.data["lines"]]
+    assert shown == [iso(item.timestamp) for item in LINES]
+    assert shown[:4] == [
+        "2026-12-02T01:02:03.456Z",
+        "2026-12-02T01:02:03.456Z",
+        "2026-12-02T01:02:03.456Z",
+        "2026-12-02T01:02:03.457Z",
+    ]
+    assert shown[-1] == "2026-12-02T01:02:03.456Z"

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import Account, register
+from tests.conftest import Account, gql, register
 from tests.harness import Stack
 from tests.runtimes.helpers import (
     FINAL,
@@ -52,6 +54,41 @@ async def test_subscriber_from_the_start_sees_every_line_once(
     assert_exactly_once_in_order(lines)
     stored = await logs(api, account, runtime["id"])
     assert [line["message"] for line in stored] == [line["message"] for line in lines]
+
+
+async def test_log_timestamps_are_date_times_alike_live_stored_and_in_rest(
+    api: httpx.AsyncClient, account: Account, stack: Stack
+) -> None:
+    runtime = await make_runtime(api, account, COUNTING)
+    client = Subscriber(stack.ws_url)
+    assert (await client.connect(bearer(account.token)))["type"] == "connection_ack"
+    await client.subscribe(
+        f'subscription {{ runtimeLogs(runtimeId: "{runtime["id"]}", limit: 1000) '
+        "{ id type message timestamp } }"
+    )
+    await start(api, account, runtime["id"])
+    live = await collect_logs(client, "exited with code")
+    await client.close()
+    stored = await gql(
+        api,
+        "query($id: ID!) { runtimeLogs(runtimeId: $id, limit: 1000) { id timestamp } }",
+        {"id": runtime["id"]},
+        account.token,
+    )
+    rest = await logs(api, account, runtime["id"])
+    shown = {line["id"]: line["timestamp"] for line in live}
+    assert len(shown) == len(rest) > 300
+    assert {line["id"]: line["timestamp"] for line in stored["data"]["runtimeLogs"]} == shown
+    assert {line["id"]: line["timestamp"] for line in rest} == shown
+    for text in shown.values():
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", text), text
+        assert datetime.fromisoformat(text).tzinfo == UTC
+    introspected = await gql(
+        api, '{ __type(name: "RuntimeLog") { fields { name type { ofType { name } } } } }'
+    )
+    fields = introspected["data"]["__type"]["fields"]
+    types = {f["name"]: f["type"]["ofType"]["name"] for f in fields}
+    assert types["timestamp"] == "DateTime"
 
 
 async def test_subscriber_joining_mid_run_sees_every_line_once(
