@@ -16,6 +16,8 @@ from neuronest.config import Settings, get_settings
 from neuronest.db import migrate
 from neuronest.errors import AppError
 from neuronest.graphql.router import graphql_router
+from neuronest.observability.asgi import Observe
+from neuronest.observability.endpoint import api_metrics
 from neuronest.rest import auth as auth_rest
 from neuronest.rest import memory as memory_rest
 from neuronest.rest import orchestration as orchestration_rest
@@ -81,6 +83,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         log.error("unexpected error", exc_info=error)
         return JSONResponse({"detail": "Internal server error"}, status_code=500)
 
+    app.add_middleware(Observe)
+    app.add_route("/metrics", api_metrics, include_in_schema=False)
     app.include_router(health.router)
     app.include_router(auth_rest.router)
     app.include_router(projects_rest.router)
@@ -88,5 +92,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(orchestration_rest.router)
     app.include_router(memory_rest.router)
     # GraphQL documents itself (introspection, GraphiQL); OpenAPI covers the REST routes.
-    app.include_router(graphql_router(), prefix="/graphql", include_in_schema=False)
+    app.include_router(graphql_router(), include_in_schema=False)
     return app
