@@ -81,7 +81,7 @@ def label_sets(samples: Samples, name: str) -> set[tuple[tuple[str, str], ...]]:
     return {pairs for sample, pairs in samples if sample == name}
 
 
-async def eventually(check: Callable[[], Awaitable[list[str]]], timeout: float = 30) -> None:
+async def eventually(check: Callable[[], Awaitable[list[str]]], timeout: float = 60) -> None:
     """Polls `check` (which returns what is still wrong) until it returns nothing."""
     deadline = time.monotonic() + timeout
     while True:
