@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import httpx
 from starlette.requests import Request
 
 from neuronest.config import Settings
 from neuronest.observability.endpoint import refusal
 from neuronest.observability.metrics import model_family
+from tests.conftest import Mailbox, start_stack
+from tests.llm.fake_llm import FakeLLM
 
 
 def request(authorization: str | None = None) -> Request:
@@ -35,3 +40,17 @@ def test_model_names_become_a_few_families() -> None:
     assert model_family("claude-sonnet-4") == "claude"
     assert model_family("hf.co/org/Llama-3-8B:Q4_K_M") == "llama"
     assert model_family("my-private-fine-tune-of-anything") == "other"
+
+
+def test_a_server_with_a_token_serves_metrics_only_to_its_scrapers(
+    tmp_path: Path, mailbox: Mailbox, llm: FakeLLM
+) -> None:
+    stack = start_stack("embedded", tmp_path, mailbox, llm, NEURONEST_METRICS_TOKEN="scrape-me-42")
+    try:
+        assert httpx.get(f"{stack.url}/metrics").status_code == 401
+        wrong = httpx.get(f"{stack.url}/metrics", headers={"Authorization": "Bearer nope"})
+        assert wrong.status_code == 401
+        right = httpx.get(f"{stack.url}/metrics", headers={"Authorization": "Bearer scrape-me-42"})
+        assert right.status_code == 200 and "neuronest_http_requests_total" in right.text
+    finally:
+        stack.stop()

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import io
+import json
+import logging
 import uuid
 
 import httpx
 
+from neuronest.config import Settings
+from neuronest.observability.context import JobFields, current_job, request_id
+from neuronest.observability.logs import configure_logging
 from tests.conftest import register
 from tests.harness import Stack
 from tests.llm import fake_llm as turns
@@ -50,3 +56,38 @@ async def test_a_jobs_log_lines_carry_the_request_id_that_queued_it(
     await eventually(logged)
     for entry in json_lines(jobs_log.log):
         assert set(entry) >= FIELDS, entry
+
+
+def test_text_and_json_lines_name_the_request_and_the_job() -> None:
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    try:
+        lines: dict[str, str] = {}
+        for form in ("text", "json"):
+            configure_logging(Settings(log_format=form))
+            stream = io.StringIO()
+            root.handlers[0].setStream(stream)  # type: ignore[attr-defined]
+            rid, job = request_id.set("req-1"), current_job.set(JobFields("run_task", "t1", 2))
+            try:
+                logging.getLogger("neuronest.test").info("hello %s", "there")
+            finally:
+                current_job.reset(job)
+                request_id.reset(rid)
+            logging.getLogger("neuronest.test").warning("outside")
+            lines[form] = stream.getvalue()
+        first, second = lines["text"].splitlines()
+        assert first.endswith("INFO neuronest.test [request_id=req-1 job=run_task:t1] hello there")
+        assert second.endswith("WARNING neuronest.test outside")
+        inside, outside = (json.loads(line) for line in lines["json"].splitlines())
+        assert inside["message"] == "hello there" and inside["level"] == "INFO"
+        assert inside["logger"] == "neuronest.test" and inside["request_id"] == "req-1"
+        assert (inside["job_kind"], inside["job_id"], inside["job_attempt"]) == (
+            "run_task",
+            "t1",
+            2,
+        )
+        assert inside["time"].endswith("+00:00")
+        assert outside["request_id"] is None and "job_kind" not in outside
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
