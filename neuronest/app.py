@@ -17,6 +17,8 @@ from neuronest.console import ConsoleRoute
 from neuronest.db import migrate
 from neuronest.errors import AppError
 from neuronest.graphql.router import graphql_router
+from neuronest.observability.asgi import Observe
+from neuronest.observability.endpoint import api_metrics
 from neuronest.rest import auth as auth_rest
 from neuronest.rest import memory as memory_rest
 from neuronest.rest import openapi
@@ -87,6 +89,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse({"detail": "Internal server error"}, status_code=500)
 
     docs.install(app)
+    app.add_middleware(Observe)
+    app.add_route("/metrics", api_metrics, include_in_schema=False)
     app.include_router(health.router)
     app.include_router(auth_rest.router)
     app.include_router(projects_rest.router)
@@ -94,7 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(orchestration_rest.router)
     app.include_router(memory_rest.router)
     # GraphQL documents itself (introspection, GraphiQL); OpenAPI covers the REST routes.
-    app.include_router(graphql_router(), prefix="/graphql", include_in_schema=False)
+    app.include_router(graphql_router(), include_in_schema=False)
     openapi.install(app)
     # Last: the web console answers only GETs of paths that no route above has.
     app.router.routes.append(ConsoleRoute())

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 
 from neuronest.config import Settings, get_settings
+from neuronest.observability.logs import configure_logging
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -25,9 +25,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     settings = get_settings()
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    configure_logging(settings)
     if args.command in ("serve", "worker"):
         try:
             settings.check_startable()
@@ -52,6 +50,8 @@ def main(argv: list[str] | None = None) -> None:
             port=port,
             workers=args.workers,
             log_level="info",
+            # JSON logs: uvicorn's own lines go through the root handler too.
+            log_config=None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
             access_log=False,
             ws="websockets-sansio",
             ws_max_size=settings.max_ws_message_bytes,

@@ -49,6 +49,18 @@ class Settings(BaseSettings):
     # Production refuses to start without SMTP unless mails may go to the server log.
     mail_to_log: bool = False
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # json: one JSON object per line (time, level, logger, message, request_id, job fields).
+    log_format: Literal["text", "json"] = "text"
+
+    # /metrics (docs/operations.md) shows aggregates only: no user, path or model name is a
+    # label. Off answers 404; with a token, scrapers send `Authorization: Bearer TOKEN`.
+    metrics: bool = True
+    metrics_token: str | None = None
+    # The gauges read from the database and the queue are read at most this often per process.
+    metrics_refresh_interval: float = Field(5.0, ge=0)
+    # A worker serves its own /metrics (its jobs, model calls, stored log lines) on this port.
+    worker_metrics_port: int | None = Field(None, gt=0, lt=65536)
+    worker_metrics_host: str = "127.0.0.1"
 
     graphql_max_depth: int = Field(12, gt=0)
     # Each GraphQL document (one HTTP request or one websocket operation) is measured before

@@ -27,6 +27,7 @@ from neuronest.kit.security import (
     verify_password,
 )
 from neuronest.kit.time import utcnow
+from neuronest.observability.metrics import LOGIN_FAILURES
 from neuronest.services import services
 
 log = logging.getLogger(__name__)
@@ -145,8 +146,12 @@ async def login(*, email: str, password: str, client: str) -> IssuedToken:
         (rate_limit(settings.login_address_limit), ("login-address", client)),
         (per_window(settings.login_max_failures, settings.login_failure_window), ("login", email)),
     ]
-    for limit, key in counted:
-        await limits.hit(limit, *key, message="Too many failed login attempts; try again later")
+    try:
+        for limit, key in counted:
+            await limits.hit(limit, *key, message="Too many failed login attempts; try again later")
+    except AppError:
+        LOGIN_FAILURES.labels("rate_limited").inc()
+        raise
     user = await User.get_or_none(email=email)
     # An unknown email still costs one bcrypt check, so timing does not reveal accounts.
     password_hash = user.password_hash if user else await _dummy_hash(settings.bcrypt_rounds)
@@ -154,10 +159,12 @@ async def login(*, email: str, password: str, client: str) -> IssuedToken:
         password, password_hash
     )
     if user is None or not password_ok:
+        LOGIN_FAILURES.labels("bad_credentials").inc()
         raise Unauthenticated("Incorrect email or password")
     for limit, key in counted:
         await limits.refund(limit, *key)
     if not user.is_active:
+        LOGIN_FAILURES.labels("inactive").inc()
         raise Forbidden("This account is inactive")
     return await _issue(user)
 

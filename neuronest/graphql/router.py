@@ -57,6 +57,8 @@ class NeuroNestGraphQLRouter(GraphQLRouter[Context, None]):
 def graphql_router() -> NeuroNestGraphQLRouter:
     return NeuroNestGraphQLRouter(
         schema,
+        # The path is the route's own (not an include prefix), so metrics label it /graphql.
+        path="/graphql",
         context_getter=get_context,
         subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
         graphql_ide="graphiql",

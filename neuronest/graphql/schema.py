@@ -24,6 +24,7 @@ from neuronest.graphql.inputs import WellFormedInput
 from neuronest.graphql.prepared import DocumentError, PreparedDocuments, PreparedParserCache
 from neuronest.graphql.scalars import SCALARS
 from neuronest.memory.graphql import MemoryMutation, MemoryQuery
+from neuronest.observability.graphql import OperationTypeMetric
 from neuronest.orchestration.agents.graphql import AgentMutation, AgentQuery
 from neuronest.orchestration.tasks.graphql import TaskMutation, TaskQuery, TaskSubscription
 from neuronest.orchestration.workflows.graphql import WorkflowMutation, WorkflowQuery
@@ -82,6 +83,7 @@ schema = Schema(
         lambda: MaxTokensLimiter(max_token_count=_settings.graphql_max_tokens),
         lambda: PreparedParserCache(PREPARED, maxsize=512),
         lambda: BudgetedValidation(BUDGET, VERDICTS, maxsize=512, prepared=PREPARED),
+        OperationTypeMetric,
     ],
 )
 

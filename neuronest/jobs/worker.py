@@ -13,6 +13,8 @@ from arq.worker import Worker, func
 from neuronest.config import Settings
 from neuronest.jobs.registry import load_all_jobs
 from neuronest.jobs.wake import WakingWorker
+from neuronest.observability.endpoint import WorkerMetricsServer
+from neuronest.observability.jobs import instrumented
 from neuronest.services import Services
 
 log = logging.getLogger(__name__)
@@ -22,19 +24,28 @@ def build_worker(settings: Settings) -> Worker:
     if not settings.redis_url:
         raise SystemExit("neuronest worker needs NEURONEST_REDIS_URL")
     services = Services(settings)
+    metrics_server = WorkerMetricsServer(settings)
 
     async def on_startup(ctx: dict[str, Any]) -> None:
         await services.start()
         await services.prepare_workers()
         ctx["services"] = services
+        await metrics_server.start()
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
+        await metrics_server.stop()
         await services.close()
 
     # Runs last as long as their program (up to the longest runtime timeout, plus a margin).
     job_timeout = settings.runtime_max_timeout + 600
     functions = [
-        func(cast(WorkerCoroutine, f), name=name, keep_result=0, timeout=job_timeout, max_tries=3)
+        func(
+            cast(WorkerCoroutine, instrumented(name, f)),
+            name=name,
+            keep_result=0,
+            timeout=job_timeout,
+            max_tries=3,
+        )
         for name, f in load_all_jobs().items()
     ]
     return WakingWorker(

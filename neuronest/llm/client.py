@@ -18,6 +18,7 @@ client per endpoint and key (per event loop) and reuses it, with its connections
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -25,6 +26,7 @@ from typing import Any, Literal
 from neuronest.config import Settings
 from neuronest.errors import Invalid
 from neuronest.llm.models import parse_model
+from neuronest.observability.metrics import record_llm_call
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 ANTHROPIC_BASE_URL = "https://api.anthropic.com"
@@ -200,7 +202,14 @@ async def complete(
 
     from neuronest.llm.providers import run  # imported on first use: pydantic-ai is slow to import
 
-    return await run(settings, endpoint, request, on_delta)
+    started = time.perf_counter()
+    try:
+        result = await run(settings, endpoint, request, on_delta)
+    except LLMError:
+        record_llm_call(endpoint.kind, endpoint.name, "error", time.perf_counter() - started, None)
+        raise
+    record_llm_call(endpoint.kind, endpoint.name, "ok", time.perf_counter() - started, result.usage)
+    return result
 
 
 def preload(settings: Settings | None = None) -> None:

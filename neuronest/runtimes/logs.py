@@ -8,6 +8,7 @@ import logging
 import os
 import re
 import time
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -17,6 +18,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 
 from neuronest.db import atomically, to_the_end
 from neuronest.kit.time import iso, utcnow
+from neuronest.observability.metrics import LOG_LINES_STORED
 from neuronest.runtimes.models import Runtime, RuntimeLog
 from neuronest.services import services
 
@@ -151,6 +153,8 @@ async def store_lines(runtime: Runtime, lines: list[Line], cursor: str | None) -
         )
 
     await atomically(write)
+    for kind, count in Counter(line.type for line in lines).items():
+        LOG_LINES_STORED.labels(kind).inc(count)
 
 
 async def _insert(connection: BaseDBAsyncClient, runtime: Runtime, lines: list[Line]) -> None:

@@ -152,3 +152,38 @@ async def test_the_in_process_dispatcher_takes_a_batch() -> None:
         await asyncio.sleep(0.01)
     await dispatcher.close()  # what was still to run is cancelled: a second "a" would be seen
     assert sorted(value for event, value in calls if event == "start") == ["a", "b"]
+
+
+async def test_the_queue_depth_counts_waiting_jobs_by_kind() -> None:
+    pool, queue = await queue_of_its_own()
+    dispatcher = ArqDispatcher(pool)
+    await dispatcher.enqueue_many(
+        [
+            Job("record_for_test", ("a",), job_id=uuid.uuid4().hex),
+            Job("record_for_test", ("b",)),
+            Job("arrive_for_test", ("later",), defer_by=60),
+        ]
+    )
+    depth = await dispatcher.depth()
+    assert depth.by_kind == {"record_for_test": 2, "arrive_for_test": 1}
+    assert depth.entries == 3
+    await pool.delete(queue)
+
+
+async def test_the_in_process_queue_depth_counts_deferred_jobs_until_they_start() -> None:
+    calls.clear()
+    gate.set()
+    dispatcher = InProcessDispatcher()
+    await dispatcher.enqueue_many(
+        [
+            Job("record_for_test", ("soon",), defer_by=0.05),
+            Job("arrive_for_test", ("x",), defer_by=60),
+        ]
+    )
+    assert (await dispatcher.depth()).by_kind == {"record_for_test": 1, "arrive_for_test": 1}
+    deadline = asyncio.get_running_loop().time() + 10
+    while (await dispatcher.depth()).by_kind != {"arrive_for_test": 1}:
+        assert asyncio.get_running_loop().time() < deadline, await dispatcher.depth()
+        await asyncio.sleep(0.01)
+    await dispatcher.close()
+    assert (await dispatcher.depth()).by_kind == {}

@@ -1,0 +1,1 @@
+"""What operators see: Prometheus metrics (`/metrics`), request ids and JSON logs."""
