@@ -3,40 +3,36 @@ from __future__ import annotations
 from datetime import datetime
 
 import strawberry
+from pydantic import Field
 from strawberry.types import Info
 
 from neuronest.errors import NotFound
 from neuronest.graphql.context import Context
+from neuronest.graphql.shapes import Shape
 from neuronest.graphql.types import Collection, Message, page
 from neuronest.projects import service
 from neuronest.projects.models import ProjectFile as FileRow
 
 
-@strawberry.type
-class ProjectFileInfo:
+@strawberry.pydantic.type
+class ProjectFileInfo(Shape):
     path: str
     size: int
     created_at: datetime
     updated_at: datetime
 
-    @classmethod
-    def of(cls, row: FileRow) -> ProjectFileInfo:
-        return cls(
-            path=row.path, size=row.size, created_at=row.created_at, updated_at=row.updated_at
-        )
 
-
-@strawberry.type
-class ProjectFileContent:
+@strawberry.pydantic.type
+class ProjectFileContent(Shape):
     path: str
     content: str
-    encoding: str = strawberry.field(description="`text` (UTF-8) or `base64`")
+    encoding: str = Field(description="`text` (UTF-8) or `base64`")
     size: int
 
 
-@strawberry.type
+@strawberry.pydantic.type
 class Project(Collection):
-    @strawberry.field(description="The project's files, by path (content: `projectFile`).")
+    @strawberry.pydantic.field(description="The project's files, by path (content: `projectFile`).")
     async def files(self, info: Info[Context, None]) -> list[ProjectFileInfo]:
         rows = await info.context.loader(_files_of_projects).load(str(self.id))
         return [ProjectFileInfo.of(row) for row in rows]
@@ -98,9 +94,7 @@ class ProjectQuery:
         file = await service.get_file(
             actor=await info.context.user(), project_id=project_id, path=path
         )
-        return ProjectFileContent(
-            path=file.path, content=file.content, encoding=file.encoding, size=file.size
-        )
+        return ProjectFileContent.of(file)
 
 
 @strawberry.type

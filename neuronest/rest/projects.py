@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-from datetime import datetime
-
 from pydantic import BaseModel, Field
 
+from neuronest.graphql.shapes import selection
+from neuronest.projects.graphql import Project, ProjectFileContent, ProjectFileInfo
 from neuronest.rest.auth import MessageOut
 from neuronest.rest.shim import PAGE, Route, build_router
 
@@ -23,31 +23,9 @@ class FileBody(BaseModel):
     encoding: str = Field("text", description="`text` (UTF-8) or `base64`")
 
 
-class ProjectOut(BaseModel):
-    id: str
-    user_id: str
-    name: str
-    description: str
-    created_at: datetime
-    updated_at: datetime
-
-
-class FileInfoOut(BaseModel):
-    path: str
-    size: int
-    created_at: datetime
-    updated_at: datetime
-
-
-class FileOut(BaseModel):
-    path: str
-    content: str
-    encoding: str
-    size: int
-
-
-PROJECT = "id user_id: userId name description created_at: createdAt updated_at: updatedAt"
-FILE_INFO = "path size created_at: createdAt updated_at: updatedAt"
+PROJECT = selection(Project)
+FILE_INFO = selection(ProjectFileInfo)
+FILE = selection(ProjectFileContent)
 
 ROUTES = [
     Route(
@@ -56,7 +34,7 @@ ROUTES = [
         "Create a project",
         "mutation($input: ProjectInput!) "
         f"{{ result: createProject(input: $input) {{ {PROJECT} }} }}",
-        ProjectOut,
+        Project,
         status=201,
         body=ProjectBody,
         errors=(409, 422),
@@ -67,7 +45,7 @@ ROUTES = [
         "List projects (newest first)",
         f"query($limit: Int, $offset: Int) {{ result: projects(limit: $limit, offset: $offset) "
         f"{{ {PROJECT} }} }}",
-        list[ProjectOut],
+        list[Project],
         query=PAGE,
     ),
     Route(
@@ -75,7 +53,7 @@ ROUTES = [
         "/api/projects/{project_id}",
         "Get a project",
         f"query($projectId: ID!) {{ result: project(projectId: $projectId) {{ {PROJECT} }} }}",
-        ProjectOut,
+        Project,
         errors=(404,),
     ),
     Route(
@@ -84,7 +62,7 @@ ROUTES = [
         "Update a project",
         f"mutation($projectId: ID!, $input: ProjectUpdateInput!) "
         f"{{ result: updateProject(projectId: $projectId, input: $input) {{ {PROJECT} }} }}",
-        ProjectOut,
+        Project,
         body=ProjectUpdateBody,
         errors=(404, 422),
     ),
@@ -102,7 +80,7 @@ ROUTES = [
         "List a project's files",
         "query($projectId: ID!) "
         f"{{ result: projectFiles(projectId: $projectId) {{ {FILE_INFO} }} }}",
-        list[FileInfoOut],
+        list[ProjectFileInfo],
         errors=(404,),
     ),
     Route(
@@ -112,7 +90,7 @@ ROUTES = [
         f"mutation($projectId: ID!, $path: String!, $input: FileInput!) "
         f"{{ result: putProjectFile(projectId: $projectId, path: $path, input: $input) "
         f"{{ {FILE_INFO} }} }}",
-        FileInfoOut,
+        ProjectFileInfo,
         body=FileBody,
         errors=(404, 422),
     ),
@@ -122,8 +100,8 @@ ROUTES = [
         "Get a file's content",
         "query($projectId: ID!, $path: String!) "
         "{ result: projectFile(projectId: $projectId, path: $path) "
-        "{ path content encoding size } }",
-        FileOut,
+        f"{{ {FILE} }} }}",
+        ProjectFileContent,
         errors=(404, 422),
     ),
     Route(

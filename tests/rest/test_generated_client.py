@@ -155,7 +155,7 @@ async def test_register_log_in_and_work_with_projects(stack: Stack, generated: A
         )
         assert created.status_code == HTTPStatus.CREATED
         project = created.parsed
-        assert isinstance(project, models.ProjectOut)
+        assert isinstance(project, models.Project)
         assert project.name == "From the generated client"
         assert project.description == ""
         assert project.user_id == me.parsed.id
@@ -165,7 +165,7 @@ async def test_register_log_in_and_work_with_projects(stack: Stack, generated: A
         listed = await list_projects.asyncio_detailed(client=user, limit=10)
         assert listed.status_code == HTTPStatus.OK
         assert isinstance(listed.parsed, list)
-        assert all(isinstance(p, models.ProjectOut) for p in listed.parsed)
+        assert all(isinstance(p, models.Project) for p in listed.parsed)
         assert [(p.id, p.name, p.created_at) for p in listed.parsed] == [
             (project.id, project.name, project.created_at)
         ]
