@@ -23,7 +23,7 @@ lint: setup
 	$(VENV)/bin/mypy neuronest
 
 schema: setup
-	$(VENV)/bin/python -c "from neuronest.graphql.schema import schema; print(schema.as_str())" > schema.graphql
+	$(VENV)/bin/python -c "from neuronest.graphql.schema import sdl; print(sdl())" > schema.graphql
 
 migrations: setup
 	$(VENV)/bin/python -m tortoise -c neuronest.db.TORTOISE_ORM makemigrations

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -16,7 +16,7 @@ from arq.constants import job_key_prefix, result_key_prefix
 from arq.jobs import serialize_job
 from arq.utils import timestamp_ms
 
-from neuronest.jobs.registry import load_all_jobs
+from neuronest.jobs.registry import JobFunction
 from neuronest.jobs.wake import wake_channel
 
 log = logging.getLogger(__name__)
@@ -31,6 +31,10 @@ class Job:
 
 
 class JobDispatcher(ABC):
+    # Whether a job queued here starts at once in this process (True), or waits for a worker
+    # to take it from a queue (False): a worker may then start work it queued itself, sooner.
+    starts_at_once: bool = False
+
     async def start(self) -> None:
         return None
 
@@ -82,9 +86,16 @@ class ArqDispatcher(JobDispatcher):
 
 
 class InProcessDispatcher(JobDispatcher):
-    """Runs jobs as tasks of this process; a job id already running is not started twice."""
+    """Runs jobs as tasks of this process; a job id already running is not started twice.
 
-    def __init__(self) -> None:
+    `jobs`: every job by name; `context`: what each job finds in its ctx besides its id and try
+    (as arq's ctx holds what the worker's start-up put there)."""
+
+    starts_at_once = True
+
+    def __init__(self, jobs: Mapping[str, JobFunction], context: Mapping[str, Any]) -> None:
+        self._jobs = jobs
+        self._context = context
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._anonymous: set[asyncio.Task[None]] = set()
 
@@ -104,7 +115,7 @@ class InProcessDispatcher(JobDispatcher):
     def _start(
         self, name: str, args: tuple[Any, ...], job_id: str | None, defer_by: float | None
     ) -> None:
-        function = load_all_jobs()[name]
+        function = self._jobs[name]
         if job_id is not None and job_id in self._tasks:
             return
 
@@ -112,7 +123,7 @@ class InProcessDispatcher(JobDispatcher):
             if defer_by:
                 await asyncio.sleep(defer_by)
             try:
-                await function({"job_id": job_id, "job_try": 1}, *args)
+                await function({**self._context, "job_id": job_id, "job_try": 1}, *args)
             except asyncio.CancelledError:
                 raise
             except Exception:

@@ -11,9 +11,8 @@ from arq.typing import WorkerCoroutine
 from arq.worker import Worker, func
 
 from neuronest.config import Settings
-from neuronest.jobs.registry import load_all_jobs
 from neuronest.jobs.wake import WakingWorker
-from neuronest.services import Services
+from neuronest.wiring import all_jobs, build_services, prepare_workers
 
 log = logging.getLogger(__name__)
 
@@ -21,11 +20,11 @@ log = logging.getLogger(__name__)
 def build_worker(settings: Settings) -> Worker:
     if not settings.redis_url:
         raise SystemExit("neuronest worker needs NEURONEST_REDIS_URL")
-    services = Services(settings)
+    services = build_services(settings)
 
     async def on_startup(ctx: dict[str, Any]) -> None:
         await services.start()
-        await services.prepare_workers()
+        await prepare_workers(services)
         ctx["services"] = services
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
@@ -35,7 +34,7 @@ def build_worker(settings: Settings) -> Worker:
     job_timeout = settings.runtime_max_timeout + 600
     functions = [
         func(cast(WorkerCoroutine, f), name=name, keep_result=0, timeout=job_timeout, max_tries=3)
-        for name, f in load_all_jobs().items()
+        for name, f in all_jobs().items()
     ]
     return WakingWorker(
         functions=functions,

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from neuronest.rest.shim import Route, build_router
+from neuronest.rest.shim import Route
 
 
 class RegisterBody(BaseModel):
@@ -134,5 +134,3 @@ ROUTES = [
         errors=(),
     ),
 ]
-
-router = build_router(ROUTES, "auth")

@@ -5,7 +5,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from neuronest.rest.auth import MessageOut
-from neuronest.rest.shim import PAGE, QueryParam, Route, build_router
+from neuronest.rest.shim import PAGE, QueryParam, Route
 
 
 class MemoryBody(BaseModel):
@@ -109,5 +109,3 @@ ROUTES = [
         errors=(404, 422),
     ),
 ]
-
-router = build_router(ROUTES, "memory")

@@ -3,7 +3,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from neuronest.rest.auth import MessageOut
-from neuronest.rest.shim import PAGE, Route, build_router
+from neuronest.rest.shim import PAGE, Route
 
 
 class ProjectBody(BaseModel):
@@ -134,5 +134,3 @@ ROUTES = [
         errors=(404, 422),
     ),
 ]
-
-router = build_router(ROUTES, "projects")
