@@ -21,6 +21,7 @@ lint: setup
 	$(VENV)/bin/ruff check neuronest tests bench
 	$(VENV)/bin/ruff format --check neuronest tests bench
 	$(VENV)/bin/mypy neuronest
+	$(VENV)/bin/lint-imports --no-cache
 
 schema: setup
 	$(VENV)/bin/python -c "from neuronest.graphql.schema import sdl; print(sdl())" > schema.graphql
