@@ -22,9 +22,10 @@ lint: setup
 	$(VENV)/bin/ruff check neuronest tests bench
 	$(VENV)/bin/ruff format --check neuronest tests bench
 	$(VENV)/bin/mypy neuronest
+	$(VENV)/bin/lint-imports --no-cache
 
 schema: setup
-	$(VENV)/bin/python -c "from neuronest.graphql.schema import schema; print(schema.as_str())" > schema.graphql
+	$(VENV)/bin/python -c "from neuronest.graphql.schema import sdl; print(sdl())" > schema.graphql
 
 migrations: setup
 	$(VENV)/bin/python -m tortoise -c neuronest.db.TORTOISE_ORM makemigrations

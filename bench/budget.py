@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+import strawberry
 from strawberry.extensions import ParserCache, ValidationCache
 
 from bench import summary
@@ -24,18 +25,20 @@ def _cpu_ms_per_call(call: Callable[[], object], calls: int) -> float:
 
 
 def lines(request_cpu_ms: float, calls: int = 5_000) -> list[summary.Line]:
+    from neuronest.config import Settings
     from neuronest.graphql import schema as built
 
-    plain = built.Schema(
+    checked_schema = built.Schema(Settings())
+    plain = strawberry.Schema(
         query=built.Query,
         mutation=built.Mutation,
         subscription=built.Subscription,
-        config=built.schema.config,
+        config=checked_schema.config,
         extensions=[lambda: ParserCache(maxsize=512), lambda: ValidationCache(maxsize=512)],
     )
     variables = {"t": "Query"}
 
-    def run(schema: built.Schema) -> Callable[[], object]:
+    def run(schema: strawberry.Schema) -> Callable[[], object]:
         def execute() -> object:
             result = schema.execute_sync(DOCUMENT, variable_values=variables)
             assert result.errors is None, result.errors
@@ -43,9 +46,9 @@ def lines(request_cpu_ms: float, calls: int = 5_000) -> list[summary.Line]:
 
         return execute
 
-    _cpu_ms_per_call(run(built.schema), 200)  # warm both caches
+    _cpu_ms_per_call(run(checked_schema), 200)  # warm both caches
     _cpu_ms_per_call(run(plain), 200)
-    checked = min(_cpu_ms_per_call(run(built.schema), calls) for _ in range(3))
+    checked = min(_cpu_ms_per_call(run(checked_schema), calls) for _ in range(3))
     unchecked = min(_cpu_ms_per_call(run(plain), calls) for _ in range(3))
     added = max(checked - unchecked, 0.0)
     return [

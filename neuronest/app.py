@@ -17,6 +17,7 @@ from neuronest.console import ConsoleRoute
 from neuronest.db import migrate
 from neuronest.errors import AppError
 from neuronest.graphql.router import graphql_router
+from neuronest.graphql.schema import Schema
 from neuronest.observability.asgi import Observe
 from neuronest.observability.endpoint import api_metrics
 from neuronest.rest import auth as auth_rest
@@ -25,23 +26,34 @@ from neuronest.rest import openapi
 from neuronest.rest import orchestration as orchestration_rest
 from neuronest.rest import projects as projects_rest
 from neuronest.rest import runtimes as runtimes_rest
-from neuronest.services import Services
+from neuronest.rest.shim import build_router
+from neuronest.wiring import build_services, prepare_workers
 
 log = logging.getLogger("neuronest")
 
+REST = (
+    (auth_rest.ROUTES, "auth"),
+    (projects_rest.ROUTES, "projects"),
+    (runtimes_rest.ROUTES, "runtimes"),
+    (orchestration_rest.ROUTES, "orchestration"),
+    (memory_rest.ROUTES, "memory"),
+)
+
 
 def create_app(settings: Settings | None = None) -> FastAPI:
+    """An app of its own: its schema, limits and services come from `settings` alone."""
     settings = settings or get_settings()
+    schema = Schema(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.check_startable()
         if settings.is_embedded:
             await migrate(settings)
-        services = Services(settings)
+        services = build_services(settings)
         await services.start()
         if settings.is_embedded:
-            await services.prepare_workers()
+            await prepare_workers(services)
         app.state.services = services
         try:
             yield
@@ -61,6 +73,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
         max_body_size=settings.max_body_bytes,
     )
+    app.state.settings = settings
+    app.state.schema = schema
 
     @app.exception_handler(AppError)
     async def app_error(_: Request, error: AppError) -> JSONResponse:
@@ -92,13 +106,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(Observe)
     app.add_route("/metrics", api_metrics, include_in_schema=False)
     app.include_router(health.router)
-    app.include_router(auth_rest.router)
-    app.include_router(projects_rest.router)
-    app.include_router(runtimes_rest.router)
-    app.include_router(orchestration_rest.router)
-    app.include_router(memory_rest.router)
+    for routes, tag in REST:
+        app.include_router(build_router(routes, tag, schema))
     # GraphQL documents itself (introspection, GraphiQL); OpenAPI covers the REST routes.
-    app.include_router(graphql_router(), include_in_schema=False)
+    app.include_router(graphql_router(schema), include_in_schema=False)
     openapi.install(app)
     # Last: the web console answers only GETs of paths that no route above has.
     app.router.routes.append(ConsoleRoute())

@@ -33,6 +33,8 @@ def main(argv: list[str] | None = None) -> None:
             print(f"neuronest {args.command}: {error}", file=sys.stderr)
             raise SystemExit(2) from None
 
+    # Each command imports what it runs when it runs (start-up time of the others), not to
+    # dodge a cycle: the imports follow the layers of docs/architecture.md.
     if args.command == "migrate":
         from neuronest.db import migrate
 
@@ -71,12 +73,12 @@ def main(argv: list[str] | None = None) -> None:
 async def _set_active(settings: Settings, email: str, active: bool) -> None:
     from neuronest.auth.service import set_active
     from neuronest.errors import AppError
-    from neuronest.services import Services
+    from neuronest.wiring import build_services
 
-    services = Services(settings)
+    services = build_services(settings)
     await services.start()
     try:
-        user = await set_active(email=email, active=active)
+        user = await set_active(services, email=email, active=active)
     except AppError as error:
         raise SystemExit(f"neuronest: {error.message}") from None
     finally:

@@ -17,7 +17,7 @@ from tortoise.models import Model
 from tortoise.queryset import UpdateQuery
 from tortoise.transactions import in_transaction
 
-from neuronest.config import Settings
+from neuronest.config import Settings, get_settings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -191,7 +191,5 @@ class PreparedUpdate(Generic[M]):
 def __getattr__(name: str) -> Any:
     # `tortoise -c neuronest.db.TORTOISE_ORM makemigrations` reads the config from here.
     if name == "TORTOISE_ORM":
-        from neuronest.config import get_settings
-
         return tortoise_config(get_settings())
     raise AttributeError(name)

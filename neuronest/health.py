@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from neuronest.db import ping_db
+from neuronest.runtimes.backends.sandbox import describe_isolation
 from neuronest.runtimes.probe import active_backend
-from neuronest.services import services
+from neuronest.services import Services
 
 router = APIRouter(tags=["health"])
 CHECK_TIMEOUT = 3.0
@@ -20,27 +21,25 @@ async def healthz() -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
-async def _check_redis() -> str:
-    redis = services().redis
+async def _check_redis(services: Services) -> str:
+    redis = services.redis
     if redis is None:
         return "not configured (in-process jobs and events)"
     await redis.ping()
     return "ok"
 
 
-async def _check_database() -> str:
+async def _check_database(_: Services) -> str:
     await ping_db()
     return "ok"
 
 
-async def _check_runtime() -> str:
-    return await active_backend(services().settings)
+async def _check_runtime(services: Services) -> str:
+    return await active_backend(services.settings)
 
 
-async def _sandbox_isolation() -> dict[str, str]:
-    from neuronest.runtimes.backends.sandbox import describe_isolation
-
-    return await asyncio.to_thread(describe_isolation, services().settings.sandbox_network)
+async def _sandbox_isolation(services: Services) -> dict[str, str]:
+    return await asyncio.to_thread(describe_isolation, services.settings.sandbox_network)
 
 
 @router.get(
@@ -48,18 +47,19 @@ async def _sandbox_isolation() -> dict[str, str]:
     summary="Database, Redis and a runtime backend answer",
     operation_id="getReadiness",
 )
-async def readyz() -> JSONResponse:
+async def readyz(request: Request) -> JSONResponse:
     """Also says what isolates sandboxes here (`sandbox`: cgroups, network policy)."""
+    services: Services = request.app.state.services
     checks = {"database": _check_database, "redis": _check_redis, "runtime": _check_runtime}
     results: dict[str, str] = {}
     down: list[str] = []
     for name, check in checks.items():
         try:
-            results[name] = await asyncio.wait_for(check(), CHECK_TIMEOUT)
+            results[name] = await asyncio.wait_for(check(services), CHECK_TIMEOUT)
         except Exception as error:
             results[name] = f"down: {error or type(error).__name__}"
             down.append(name)
-    sandbox = await _sandbox_isolation()
+    sandbox = await _sandbox_isolation(services)
     if down:
         return JSONResponse(
             {

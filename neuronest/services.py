@@ -1,9 +1,14 @@
-"""The process-wide adapters (database, Redis, jobs, events) chosen from configuration."""
+"""What a service needs besides the database, in one object handed down explicitly.
+
+The app (`create_app`), the worker and the CLI each build one `Services` from their settings
+(`neuronest.wiring`) and pass it on: to resolvers in the GraphQL context, to REST through the
+app's state, to jobs in arq's ctx. Nothing reads it from a module: two apps of one process, with
+settings of their own, each have theirs. The database is Tortoise's (global to the process)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any
 
 from arq.connections import ArqRedis, RedisSettings, create_pool
@@ -14,31 +19,36 @@ from neuronest.config import Settings
 from neuronest.db import close_db, open_db
 from neuronest.events import EventBus, MemoryEventBus, RedisEventBus
 from neuronest.jobs.dispatch import ArqDispatcher, InProcessDispatcher, JobDispatcher
+from neuronest.jobs.registry import JobFunction
+from neuronest.kit.hooks import Hooks
 from neuronest.kit.ratelimit import RateLimits
 
-_current: Services | None = None
+Closer = Callable[[], Awaitable[None]]
 
 
 class Services:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, jobs: Mapping[str, JobFunction]) -> None:
+        """`jobs`: every job by name, for the in-process runner (without Redis)."""
         self.settings = settings
         settings.ensure_data_dir()
         self.secret_key = settings.resolved_secret_key()
         self.redis: Redis | None = None
         self.bus: EventBus = MemoryEventBus()
-        self.jobs: JobDispatcher = InProcessDispatcher()
+        self.jobs: JobDispatcher = InProcessDispatcher(jobs, {"services": self})
         self.rate_limits = RateLimits.in_memory()
         self.sessions = SessionCache(
             settings.session_cache_size,
             settings.session_cache_ttl,
             sessions_channel(settings.resolved_instance),
         )
+        # How one domain reacts to another's changes in this process (neuronest.wiring).
+        self.hooks = Hooks()
         self._background: list[asyncio.Task[None]] = []
         self._spawned: set[asyncio.Task[None]] = set()
+        self._closers: list[Closer] = []
         self.runs_jobs = False
 
     async def start(self) -> None:
-        global _current
         await open_db(self.settings)
         if self.settings.redis_url:
             arq: ArqRedis = await create_pool(RedisSettings.from_dsn(self.settings.redis_url))
@@ -52,18 +62,6 @@ class Services:
         self.bus.on_gap(self.sessions.clear)
         await self.bus.follow(self.sessions.on_event, self.sessions.channel)
         await self.jobs.start()
-        _current = self
-
-    async def prepare_workers(self) -> None:
-        """What runs jobs here (workers, the embedded process) loads the model layer up front:
-        its first import would otherwise stall the event loop for seconds mid-request."""
-        from neuronest.llm.client import preload
-        from neuronest.orchestration.tasks.execution import listen_for_control
-
-        await asyncio.to_thread(preload, self.settings)
-        self._background.append(await listen_for_control(self.bus))
-        self.runs_jobs = True
-        self.start_reconciler()
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
         """Runs `work` in this process without waiting for it (kept until it ends)."""
@@ -71,32 +69,22 @@ class Services:
         self._spawned.add(task)
         task.add_done_callback(self._spawned.discard)
 
-    def start_reconciler(self) -> None:
-        """Runs the runtime reconciler here (workers, and the embedded single process)."""
-        from neuronest.jobs.reconcile import reconcile_forever
+    def keep(self, task: asyncio.Task[None]) -> None:
+        """A background task of this process (a listener, the reconciler), cancelled by close."""
+        self._background.append(task)
 
-        self._background.append(asyncio.create_task(reconcile_forever(), name="reconciler"))
+    def on_close(self, closer: Closer) -> None:
+        """`closer` runs at close, after the jobs stopped and before the bus closes."""
+        self._closers.append(closer)
 
     async def close(self) -> None:
-        global _current
-        from neuronest.llm.client import close_clients
-        from neuronest.runtimes.backends import close_backends
-
         for task in [*self._background, *self._spawned]:
             task.cancel()
         await asyncio.gather(*self._background, *self._spawned, return_exceptions=True)
         await self.jobs.close()
-        await close_backends()
-        await close_clients()
+        for closer in self._closers:
+            await closer()
         await self.bus.close()
         if self.redis is not None:
             await self.redis.aclose()
         await close_db()
-        if _current is self:
-            _current = None
-
-
-def services() -> Services:
-    if _current is None:
-        raise RuntimeError("services are not started")
-    return _current

@@ -2,11 +2,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from neuronest.graphql.schema import schema
+from neuronest.graphql.schema import sdl
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_schema_graphql_is_exported_from_the_code() -> None:
     exported = (ROOT / "schema.graphql").read_text()
-    assert exported.strip() == schema.as_str().strip(), "run `make schema` and commit the result"
+    assert exported.strip() == sdl().strip(), "run `make schema` and commit the result"

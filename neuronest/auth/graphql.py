@@ -101,6 +101,7 @@ class AuthMutation:
     @strawberry.mutation
     async def register(self, info: Info[Context, None], input: RegisterInput) -> AuthPayload:
         issued = await service.register(
+            info.context.services,
             email=input.email,
             password=input.password,
             name=input.name,
@@ -111,19 +112,25 @@ class AuthMutation:
     @strawberry.mutation
     async def login(self, info: Info[Context, None], input: LoginInput) -> AuthPayload:
         issued = await service.login(
-            email=input.email, password=input.password, client=info.context.client
+            info.context.services,
+            email=input.email,
+            password=input.password,
+            client=info.context.client,
         )
         return AuthPayload.of(issued)
 
     @strawberry.mutation(description="Revokes the token used for this request.")
     async def logout(self, info: Info[Context, None]) -> Message:
-        await service.logout(session=await info.context.session())
+        await service.logout(info.context.services, session=await info.context.session())
         return Message(message="Successfully logged out")
 
     @strawberry.mutation
     async def update_me(self, info: Info[Context, None], input: UpdateMeInput) -> User:
         user = await service.update_me(
-            actor=await info.context.user(), name=input.name, email=input.email
+            info.context.services,
+            actor=await info.context.user(),
+            name=input.name,
+            email=input.email,
         )
         return User.of(user)
 
@@ -132,6 +139,7 @@ class AuthMutation:
         self, info: Info[Context, None], input: ChangePasswordInput
     ) -> Message:
         await service.change_password(
+            info.context.services,
             actor=await info.context.user(),
             current_password=input.current_password,
             new_password=input.new_password,
@@ -142,12 +150,16 @@ class AuthMutation:
     async def forgot_password(
         self, info: Info[Context, None], input: ForgotPasswordInput
     ) -> Message:
-        message = await service.forgot_password(email=input.email, client=info.context.client)
+        message = await service.forgot_password(
+            info.context.services, email=input.email, client=info.context.client
+        )
         return Message(message=message)
 
     @strawberry.mutation
-    async def reset_password(self, input: ResetPasswordInput) -> Message:
-        await service.reset_password(token=input.token, new_password=input.new_password)
+    async def reset_password(self, info: Info[Context, None], input: ResetPasswordInput) -> Message:
+        await service.reset_password(
+            info.context.services, token=input.token, new_password=input.new_password
+        )
         return Message(message="Password reset successfully")
 
 

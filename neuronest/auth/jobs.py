@@ -5,17 +5,17 @@ from typing import Any
 from neuronest.auth import service
 from neuronest.jobs.registry import job
 from neuronest.kit.mail import send_mail
-from neuronest.services import services
 
 
 @job
 async def send_password_reset(ctx: dict[str, Any], reset_id: str) -> None:
-    found = await service.reset_link(reset_id)
+    services = ctx["services"]
+    found = await service.reset_link(services, reset_id)
     if found is None:
         return
     user, link, secret = found
     await send_mail(
-        services().settings,
+        services.settings,
         to=user.email,
         subject="Reset your NeuroNest password",
         body=(

@@ -28,7 +28,7 @@ from neuronest.kit.security import (
 )
 from neuronest.kit.time import utcnow
 from neuronest.observability.metrics import LOGIN_FAILURES
-from neuronest.services import services
+from neuronest.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -101,20 +101,22 @@ def check_name(name: str) -> str:
     return name
 
 
-async def _issue(user: User) -> IssuedToken:
-    settings = services().settings
+async def _issue(services: Services, user: User) -> IssuedToken:
+    settings = services.settings
     token, _ = issue_token(
         user_id=str(user.id),
         version=user.token_version,
         ttl=settings.access_token_ttl,
-        secret=services().secret_key,
+        secret=services.secret_key,
     )
     return IssuedToken(access_token=token, expires_in=settings.access_token_ttl, user=user)
 
 
-async def register(*, email: str, password: str, name: str = "", client: str) -> IssuedToken:
-    limit = rate_limit(services().settings.register_address_limit)
-    await services().rate_limits.hit(
+async def register(
+    services: Services, *, email: str, password: str, name: str = "", client: str
+) -> IssuedToken:
+    limit = rate_limit(services.settings.register_address_limit)
+    await services.rate_limits.hit(
         limit, "register", client, message="Too many registrations; try again later"
     )
     email = normalize_email(email)
@@ -122,12 +124,12 @@ async def register(*, email: str, password: str, name: str = "", client: str) ->
     name = check_name(name)
     if await User.filter(email=email).exists():
         raise Conflict("A user with this email already exists")
-    password_hash = await hash_password(password, services().settings.bcrypt_rounds)
+    password_hash = await hash_password(password, services.settings.bcrypt_rounds)
     try:
         user = await User.create(email=email, name=name, password_hash=password_hash)
     except IntegrityError:
         raise Conflict("A user with this email already exists") from None
-    return await _issue(user)
+    return await _issue(services, user)
 
 
 async def _dummy_hash(rounds: int) -> str:
@@ -136,9 +138,9 @@ async def _dummy_hash(rounds: int) -> str:
     return _dummy_hashes[rounds]
 
 
-async def login(*, email: str, password: str, client: str) -> IssuedToken:
-    settings = services().settings
-    limits = services().rate_limits
+async def login(services: Services, *, email: str, password: str, client: str) -> IssuedToken:
+    settings = services.settings
+    limits = services.rate_limits
     email = lookup_email(email)
     # Each attempt is counted before its password is checked and given back when it succeeds:
     # what remains are failures, and concurrent guesses cannot pass the limit together.
@@ -166,19 +168,19 @@ async def login(*, email: str, password: str, client: str) -> IssuedToken:
     if not user.is_active:
         LOGIN_FAILURES.labels("inactive").inc()
         raise Forbidden("This account is inactive")
-    return await _issue(user)
+    return await _issue(services, user)
 
 
-async def authenticate(token: str, *, fresh: bool = False) -> Session:
+async def authenticate(services: Services, token: str, *, fresh: bool = False) -> Session:
     """The session behind a bearer token; revoked, expired or forged tokens are refused.
 
     A session verified before comes from the process's cache (auth/sessions.py) once the bus has
     delivered every revocation published before this call; `fresh` reads the database anyway."""
-    claims = read_token(token, services().secret_key)
+    claims = read_token(token, services.secret_key)
     if claims is None:
         raise Unauthenticated("Invalid or expired token")
-    cache = services().sessions
-    if not fresh and cache.holds(claims) and await services().bus.sync():
+    cache = services.sessions
+    if not fresh and cache.holds(claims) and await services.bus.sync():
         cached = cache.get(claims)
         if cached is not None:
             return Session(user=cached, claims=claims)
@@ -212,19 +214,21 @@ def _verified(user: User | None, claims: TokenClaims) -> User:
 
 
 async def _changed(
-    user_id: object, channel: str | None = None, event: Message | None = None
+    services: Services, user_id: object, channel: str | None = None, event: Message | None = None
 ) -> None:
     """After a change to a user's row or tokens: the sessions cached of the user are forgotten
     here at once and in every other process through the bus, then `event` goes out on
     `channel` (open websockets and subscriptions follow it)."""
-    sessions = services().sessions
+    sessions = services.sessions
     sessions.forget(user_id)
-    await services().bus.publish(sessions.channel, {"user_id": str(user_id)})
+    await services.bus.publish(sessions.channel, {"user_id": str(user_id)})
     if channel is not None and event is not None:
-        await services().bus.publish(channel, event)
+        await services.bus.publish(channel, event)
 
 
-async def update_me(*, actor: User, name: str | None = None, email: str | None = None) -> User:
+async def update_me(
+    services: Services, *, actor: User, name: str | None = None, email: str | None = None
+) -> User:
     changes: dict[str, str] = {}
     if name is not None:
         changes["name"] = check_name(name)
@@ -241,13 +245,13 @@ async def update_me(*, actor: User, name: str | None = None, email: str | None =
             await actor.save(update_fields=[*changes, "updated_at"])
         except IntegrityError:
             raise Conflict("A user with this email already exists") from None
-        await _changed(actor.id, profile_channel(actor.id), {"type": "profile"})
+        await _changed(services, actor.id, profile_channel(actor.id), {"type": "profile"})
     return actor
 
 
-async def _set_password(user: User, password: str) -> None:
+async def _set_password(services: Services, user: User, password: str) -> None:
     """Sets the password, revokes every earlier access token and voids every reset token."""
-    user.password_hash = await hash_password(password, services().settings.bcrypt_rounds)
+    user.password_hash = await hash_password(password, services.settings.bcrypt_rounds)
     async with in_transaction():
         await User.filter(id=user.id).update(
             password_hash=user.password_hash, token_version=F("token_version") + 1
@@ -255,26 +259,32 @@ async def _set_password(user: User, password: str) -> None:
         await PasswordResetToken.filter(user_id=user.id, used_at=None).update(used_at=utcnow())
     await user.refresh_from_db(fields=["token_version"])
     await _changed(
-        user.id, auth_channel(user.id), {"type": "revoked", "below_version": user.token_version}
+        services,
+        user.id,
+        auth_channel(user.id),
+        {"type": "revoked", "below_version": user.token_version},
     )
 
 
-async def change_password(*, actor: User, current_password: str, new_password: str) -> None:
+async def change_password(
+    services: Services, *, actor: User, current_password: str, new_password: str
+) -> None:
     check_password(new_password, "new_password")
     if len(current_password.encode()) > BCRYPT_MAX_BYTES or not await verify_password(
         current_password, actor.password_hash
     ):
         raise Invalid("current_password: is incorrect", field="current_password")
-    await _set_password(actor, new_password)
+    await _set_password(services, actor, new_password)
 
 
-async def logout(*, session: Session) -> None:
+async def logout(services: Services, *, session: Session) -> None:
     expires_at = datetime.fromtimestamp(session.claims.expires_at, UTC)
     await RevokedToken.get_or_create(
         jti=session.claims.jti, defaults={"user_id": session.user.id, "expires_at": expires_at}
     )
     await RevokedToken.filter(expires_at__lt=utcnow()).delete()
     await _changed(
+        services,
         session.user.id,
         auth_channel(session.user.id),
         {"type": "revoked", "jti": session.claims.jti},
@@ -299,7 +309,7 @@ def session_end(event: dict[str, object], claims: TokenClaims) -> AppError | Non
     return Unauthenticated("Token has been revoked")
 
 
-async def set_active(*, email: str, active: bool) -> User:
+async def set_active(services: Services, *, email: str, active: bool) -> User:
     """Deactivation refuses the account's logins and revokes every token it holds, ending its
     open websockets at once; reactivation lets it log in again (with new tokens)."""
     user = await User.get_or_none(email=normalize_email(email))
@@ -311,9 +321,10 @@ async def set_active(*, email: str, active: bool) -> User:
         await User.filter(id=user.id).update(is_active=False, token_version=F("token_version") + 1)
     await user.refresh_from_db(fields=["is_active", "token_version"])
     if active:
-        await _changed(user.id)
+        await _changed(services, user.id)
     else:
         await _changed(
+            services,
             user.id,
             auth_channel(user.id),
             {"type": "deactivated", "below_version": user.token_version},
@@ -321,9 +332,9 @@ async def set_active(*, email: str, active: bool) -> User:
     return user
 
 
-async def forgot_password(*, email: str, client: str) -> str:
-    settings = services().settings
-    limits = services().rate_limits
+async def forgot_password(services: Services, *, email: str, client: str) -> str:
+    settings = services.settings
+    limits = services.rate_limits
     await limits.hit(
         rate_limit(settings.forgot_password_address_limit),
         "forgot-address",
@@ -343,13 +354,13 @@ async def forgot_password(*, email: str, client: str) -> str:
             token_hash=digest(new_secret()),
             expires_at=utcnow() + timedelta(seconds=settings.reset_token_ttl),
         )
-        await services().jobs.enqueue(
+        await services.jobs.enqueue(
             "send_password_reset", str(reset.id), job_id=f"reset-mail:{reset.id}"
         )
     return FORGOT_PASSWORD_MESSAGE
 
 
-async def reset_password(*, token: str, new_password: str) -> None:
+async def reset_password(services: Services, *, token: str, new_password: str) -> None:
     check_password(new_password, "new_password")
     invalid = Invalid("token: is invalid or has expired", field="token")
     async with in_transaction():
@@ -362,10 +373,10 @@ async def reset_password(*, token: str, new_password: str) -> None:
         if not claimed:
             raise invalid
     user = await User.get(id=reset.user_id)  # type: ignore[attr-defined]
-    await _set_password(user, new_password)
+    await _set_password(services, user, new_password)
 
 
-async def reset_link(reset_id: str) -> tuple[User, str, str] | None:
+async def reset_link(services: Services, reset_id: str) -> tuple[User, str, str] | None:
     """A fresh secret for a pending reset token: its user, link and secret; None once the token
     is used or expired. Run again, it replaces the secret: the newest mail is the one that works."""
     reset = await PasswordResetToken.get_or_none(id=reset_id).select_related("user")
@@ -377,5 +388,5 @@ async def reset_link(reset_id: str) -> tuple[User, str, str] | None:
     ).update(token_hash=digest(secret))
     if not claimed:
         return None
-    base = services().settings.public_url.rstrip("/")
+    base = services.settings.public_url.rstrip("/")
     return reset.user, f"{base}/reset-password?token={secret}", secret

@@ -17,7 +17,7 @@ from neuronest.auth.models import User
 from neuronest.errors import AppError, Unauthenticated
 from neuronest.events.bus import Message, Subscription
 from neuronest.kit.security import TokenClaims
-from neuronest.services import services
+from neuronest.services import Services
 
 K = TypeVar("K")
 T = TypeVar("T")
@@ -33,8 +33,11 @@ def bearer_token(value: object) -> str | None:
 
 
 class Context(BaseContext):
-    def __init__(self, connection: HTTPConnection | None = None) -> None:
+    """`services`: the app's (resolvers pass them on to the services they call)."""
+
+    def __init__(self, services: Services, connection: HTTPConnection | None = None) -> None:
         super().__init__()
+        self.services = services
         self.connection = connection
         self.connection_params: dict[str, Any] | None = None
         self._session: auth.Session | None = None
@@ -82,7 +85,7 @@ class Context(BaseContext):
         token = self._token()
         if token is None:
             raise Unauthenticated("Authentication required")
-        return await auth.authenticate(token, fresh=fresh)
+        return await auth.authenticate(self.services, token, fresh=fresh)
 
     async def user(self) -> User:
         return (await self.session()).user
@@ -99,10 +102,10 @@ class Context(BaseContext):
         """Events of `channels` from now on, until the session's token is revoked or expires."""
         session = await self.session()
         revocations = auth.auth_channel(session.user.id)
-        subscription = await services().bus.subscribe(revocations, *channels)
+        subscription = await self.services.bus.subscribe(revocations, *channels)
         try:
             # A token revoked between authentication and subscribing is caught here.
-            await auth.authenticate(self._token() or "", fresh=True)
+            await auth.authenticate(self.services, self._token() or "", fresh=True)
         except BaseException:
             subscription.close()
             raise

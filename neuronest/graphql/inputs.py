@@ -20,7 +20,7 @@ from graphql import (
 from graphql.language import Visitor
 from strawberry.extensions import SchemaExtension
 
-from neuronest.config import get_settings
+from neuronest.config import Settings
 from neuronest.errors import Invalid
 from neuronest.kit import jsonvalue
 
@@ -35,15 +35,14 @@ _DELTA = {"[": 1, "{": 1, "(": 1, "]": -1, "}": -1, ")": -1}
 DOCUMENT_NESTING = 128
 
 
-def document_depth_limit() -> int:
-    settings = get_settings()
+def document_depth_limit(settings: Settings) -> int:
     return max(DOCUMENT_NESTING, 2 * (settings.graphql_max_depth + settings.max_json_depth))
 
 
-def check_document_nesting(query: str) -> None:
+def check_document_nesting(query: str, settings: Settings) -> None:
     """graphql-core's parser recurses once per bracket: a deeply nested document is refused from
     its text, before parsing (which would otherwise end in a RecursionError)."""
-    limit = document_depth_limit()
+    limit = document_depth_limit(settings)
     if query.count("[") + query.count("{") + query.count("(") <= limit:
         return  # cannot nest deeper than it has brackets: every honest document
     brackets = _NOT_BRACKET.sub("", _NOISE.sub("", query))
@@ -91,12 +90,17 @@ def check_literals(query: str, document: DocumentNode) -> None:
 
 class WellFormedInput(SchemaExtension):
     """Documents, their literals and their variables are well-formed JSON-storable input; any
-    violation is a BAD_USER_INPUT error naming the argument (or variable) and why."""
+    violation is a BAD_USER_INPUT error naming the argument (or variable) and why; the limits
+    are those of `settings` (the schema's)."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__()
+        self.settings = settings
 
     def on_operation(self) -> Iterator[None]:
         query = self.execution_context.query
         if query:
-            check_document_nesting(query)
+            check_document_nesting(query, self.settings)
         yield
 
     def on_validate(self) -> Iterator[None]:
@@ -110,7 +114,7 @@ class WellFormedInput(SchemaExtension):
         context = self.execution_context
         if context.variables:
             try:
-                jsonvalue.check(context.variables, max_depth=get_settings().body_json_depth)
+                jsonvalue.check(context.variables, max_depth=self.settings.body_json_depth)
             except jsonvalue.Malformed as error:
                 raise error.invalid("variables") from None
         yield

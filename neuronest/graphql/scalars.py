@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -9,27 +10,31 @@ import strawberry
 from graphql import GraphQLError, ValueNode, value_from_ast_untyped
 from strawberry.types.scalar import ScalarDefinition, scalar
 
-from neuronest.config import get_settings
+from neuronest.config import Settings
 from neuronest.kit import jsonvalue
 from neuronest.kit.time import iso
 
-# Strawberry's own JSON scalar, its input held to the rules of stored JSON (see SCALARS).
+# Strawberry's own JSON scalar, its input held to the rules of stored JSON (see scalars).
 JSON = strawberry.scalars.JSON
 
 
-def parse_json_value(value: Any) -> Any:
-    """A JSON argument is well-formed and nested at most MAX_JSON_DEPTH deep; GraphQL names the
-    argument in the error (`... at 'input.inputData'; ...`)."""
-    try:
-        jsonvalue.check(value, max_depth=get_settings().max_json_depth)
-    except jsonvalue.Malformed as error:
-        where = jsonvalue.spell(error.parts)
-        raise GraphQLError(f"{where}: {error.reason}" if where else error.reason) from None
-    return value
+def json_parsers(max_depth: int) -> tuple[Callable[[Any], Any], Callable[..., Any]]:
+    """The JSON scalar's parsers: a JSON argument is well-formed and nested at most
+    `max_depth` (MAX_JSON_DEPTH) deep; GraphQL names the argument in the error
+    (`... at 'input.inputData'; ...`)."""
 
+    def parse_value(value: Any) -> Any:
+        try:
+            jsonvalue.check(value, max_depth=max_depth)
+        except jsonvalue.Malformed as error:
+            where = jsonvalue.spell(error.parts)
+            raise GraphQLError(f"{where}: {error.reason}" if where else error.reason) from None
+        return value
 
-def parse_json_literal(node: ValueNode, variables: dict[str, Any] | None = None) -> Any:
-    return parse_json_value(value_from_ast_untyped(node, variables))
+    def parse_literal(node: ValueNode, variables: dict[str, Any] | None = None) -> Any:
+        return parse_value(value_from_ast_untyped(node, variables))
+
+    return parse_value, parse_literal
 
 
 # The last DateTime written and its text. Log lines come in floods that share a few timestamps (the
@@ -48,19 +53,22 @@ def serialize_datetime(value: datetime) -> str:
     return shown
 
 
-SCALARS: dict[object, ScalarDefinition] = {
-    datetime: scalar(
-        name="DateTime",
-        serialize=serialize_datetime,
-        parse_value=datetime.fromisoformat,
-        description="UTC ISO 8601 timestamp with milliseconds, e.g. 2023-01-01T00:00:00.000Z",
-    ),
-    JSON: scalar(
-        name="JSON",
-        serialize=lambda value: value,
-        parse_value=parse_json_value,
-        parse_literal=parse_json_literal,
-        description="Any JSON value",
-        specified_by_url="https://ecma-international.org/publications-and-standards/standards/ecma-404/",
-    ),
-}
+def scalars(settings: Settings) -> dict[object, ScalarDefinition]:
+    """The scalar map of a schema built for `settings`."""
+    parse_value, parse_literal = json_parsers(settings.max_json_depth)
+    return {
+        datetime: scalar(
+            name="DateTime",
+            serialize=serialize_datetime,
+            parse_value=datetime.fromisoformat,
+            description="UTC ISO 8601 timestamp with milliseconds, e.g. 2023-01-01T00:00:00.000Z",
+        ),
+        JSON: scalar(
+            name="JSON",
+            serialize=lambda value: value,
+            parse_value=parse_value,
+            parse_literal=parse_literal,
+            description="Any JSON value",
+            specified_by_url="https://ecma-international.org/publications-and-standards/standards/ecma-404/",
+        ),
+    }

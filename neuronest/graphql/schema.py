@@ -16,13 +16,13 @@ from neuronest.auth.graphql import (
     AuthQuery,
     AuthSubscription,
 )
-from neuronest.config import get_settings
+from neuronest.config import Settings
 from neuronest.graphql.cost import Budget, BudgetedValidation, Verdicts
 from neuronest.graphql.errors import map_errors
 from neuronest.graphql.flat import FlatListExecution
 from neuronest.graphql.inputs import WellFormedInput
 from neuronest.graphql.prepared import DocumentError, PreparedDocuments, PreparedParserCache
-from neuronest.graphql.scalars import SCALARS
+from neuronest.graphql.scalars import scalars
 from neuronest.memory.graphql import MemoryMutation, MemoryQuery
 from neuronest.observability.graphql import OperationTypeMetric
 from neuronest.orchestration.agents.graphql import AgentMutation, AgentQuery
@@ -52,48 +52,54 @@ Subscription = merge_types(
 )
 
 
-_settings = get_settings()
-BUDGET = Budget(
-    max_cost=_settings.graphql_max_cost,
-    max_depth=_settings.graphql_max_depth,
-    max_root_fields=_settings.graphql_max_root_fields,
-    max_aliases=_settings.graphql_max_aliases,
-    max_field_repeats=_settings.graphql_max_field_repeats,
-    expensive_mutations=EXPENSIVE_MUTATIONS,
-)
-VERDICTS = Verdicts(maxsize=512)
-PREPARED = PreparedDocuments()
-
-
 class Schema(strawberry.Schema):
+    """The API of one app, held to the limits of its settings (GRAPHQL_MAX_*): each app builds
+    its own (`create_app(settings)`), so two apps of one process each keep theirs."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.budget = Budget(
+            max_cost=settings.graphql_max_cost,
+            max_depth=settings.graphql_max_depth,
+            max_root_fields=settings.graphql_max_root_fields,
+            max_aliases=settings.graphql_max_aliases,
+            max_field_repeats=settings.graphql_max_field_repeats,
+            expensive_mutations=EXPENSIVE_MUTATIONS,
+        )
+        self.verdicts = Verdicts(maxsize=512)
+        self.prepared = PreparedDocuments()
+        budget, verdicts, prepared = self.budget, self.verdicts, self.prepared
+        super().__init__(
+            query=Query,
+            mutation=Mutation,
+            subscription=Subscription,
+            config=StrawberryConfig(auto_camel_case=True, scalar_map=scalars(settings)),
+            execution_context_class=FlatListExecution,
+            extensions=[
+                lambda: WellFormedInput(settings),
+                lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
+                lambda: PreparedParserCache(prepared, maxsize=512),
+                lambda: BudgetedValidation(budget, verdicts, maxsize=512, prepared=prepared),
+                OperationTypeMetric,
+            ],
+        )
+
     def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
         """Every path of execution (queries, subscription events, errors raised by extensions)
         passes its errors here once: they get their codes, and the unexpected are masked."""
         map_errors(errors)
 
-
-schema = Schema(
-    query=Query,
-    mutation=Mutation,
-    subscription=Subscription,
-    config=StrawberryConfig(auto_camel_case=True, scalar_map=SCALARS),
-    execution_context_class=FlatListExecution,
-    extensions=[
-        WellFormedInput,
-        lambda: MaxTokensLimiter(max_token_count=_settings.graphql_max_tokens),
-        lambda: PreparedParserCache(PREPARED, maxsize=512),
-        lambda: BudgetedValidation(BUDGET, VERDICTS, maxsize=512, prepared=PREPARED),
-        OperationTypeMetric,
-    ],
-)
+    def prepare(self, query: str) -> DocumentNode:
+        """A fixed document (a REST route's) parsed and validated now, and then executed from
+        this parse each time it is sent: one the schema refuses, or over budget by itself,
+        raises DocumentError here, at start-up."""
+        document = self.prepared.prepare(self._schema, query, self.settings.graphql_max_tokens)
+        error = self.verdicts.check(self._schema, query, document, None, self.budget)
+        if error is not None:
+            raise DocumentError(f"{error.message} in {query!r}")
+        return document
 
 
-def prepare(query: str) -> DocumentNode:
-    """A fixed document (a REST route's) parsed and validated now, and then executed from this
-    parse each time it is sent: one the schema refuses, or over budget by itself, raises
-    DocumentError here, at start-up."""
-    document = PREPARED.prepare(schema._schema, query, _settings.graphql_max_tokens)
-    error = VERDICTS.check(schema._schema, query, document, None, BUDGET)
-    if error is not None:
-        raise DocumentError(f"{error.message} in {query!r}")
-    return document
+def sdl() -> str:
+    """The schema's text (schema.graphql): the types do not depend on the settings."""
+    return Schema(Settings()).as_str()

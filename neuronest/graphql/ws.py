@@ -19,7 +19,6 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 from neuronest.auth import service as auth
 from neuronest.errors import AppError, Forbidden, Unauthenticated, Unavailable
 from neuronest.graphql.context import Context
-from neuronest.services import services
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +71,9 @@ class SessionCheckedHandler(BaseGraphQLTransportWSHandler[Context, None]):
         try:
             session = await self.context.session()
             claims = session.claims
-            interval = services().settings.ws_session_recheck_interval
-            with await services().bus.subscribe(auth.auth_channel(session.user.id)) as events:
+            services = self.context.services
+            interval = services.settings.ws_session_recheck_interval
+            with await services.bus.subscribe(auth.auth_channel(session.user.id)) as events:
                 # A token revoked between connection_init and this subscription is caught here;
                 # after it, the periodic read catches changes made directly in the database.
                 await self.context.recheck()

@@ -6,7 +6,7 @@ import asyncio
 import logging
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -17,7 +17,7 @@ from arq.constants import in_progress_key_prefix, job_key_prefix, result_key_pre
 from arq.jobs import deserialize_job, serialize_job
 from arq.utils import timestamp_ms
 
-from neuronest.jobs.registry import load_all_jobs
+from neuronest.jobs.registry import JobFunction
 from neuronest.jobs.wake import wake_channel
 from neuronest.observability import metrics
 from neuronest.observability.context import request_id
@@ -64,6 +64,10 @@ def note_queued(jobs: Sequence[Job]) -> None:
 
 
 class JobDispatcher(ABC):
+    # Whether a job queued here starts at once in this process (True), or waits for a worker
+    # to take it from a queue (False): a worker may then start work it queued itself, sooner.
+    starts_at_once: bool = False
+
     async def start(self) -> None:
         return None
 
@@ -148,9 +152,16 @@ class ArqDispatcher(JobDispatcher):
 
 
 class InProcessDispatcher(JobDispatcher):
-    """Runs jobs as tasks of this process; a job id already running is not started twice."""
+    """Runs jobs as tasks of this process; a job id already running is not started twice.
 
-    def __init__(self) -> None:
+    `jobs`: every job by name; `context`: what each job finds in its ctx besides its id and try
+    (as arq's ctx holds what the worker's start-up put there)."""
+
+    starts_at_once = True
+
+    def __init__(self, jobs: Mapping[str, JobFunction], context: Mapping[str, Any]) -> None:
+        self._jobs = jobs
+        self._context = context
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._anonymous: set[asyncio.Task[None]] = set()
         self._waiting: Counter[str] = Counter()
@@ -175,7 +186,7 @@ class InProcessDispatcher(JobDispatcher):
     def _start(
         self, name: str, args: tuple[Any, ...], job_id: str | None, defer_by: float | None
     ) -> bool:
-        function = instrumented(name, load_all_jobs()[name])
+        function = instrumented(name, self._jobs[name])
         if job_id is not None and job_id in self._tasks:
             return False
         self._waiting[name] += 1
@@ -187,7 +198,7 @@ class InProcessDispatcher(JobDispatcher):
             finally:
                 self._waiting[name] -= 1
             try:
-                await function({"job_id": job_id, "job_try": 1}, *args)
+                await function({**self._context, "job_id": job_id, "job_try": 1}, *args)
             except asyncio.CancelledError:
                 raise
             except Exception:

@@ -6,16 +6,15 @@ import asyncio
 import logging
 
 from neuronest.db import to_the_end
-from neuronest.services import services
+from neuronest.orchestration.tasks import reconcile as tasks
+from neuronest.runtimes import reconcile as runtimes
+from neuronest.services import Services
 
 log = logging.getLogger(__name__)
 
 
-async def reconcile_forever() -> None:
-    from neuronest.orchestration.tasks import reconcile as tasks
-    from neuronest.runtimes import reconcile as runtimes
-
-    interval = services().settings.reconcile_interval
+async def reconcile_forever(services: Services) -> None:
+    interval = services.settings.reconcile_interval
     while True:
         for name, reconcile_once in (
             ("runtimes", runtimes.reconcile_once),
@@ -23,7 +22,7 @@ async def reconcile_forever() -> None:
         ):
             try:
                 # A cancel (shutdown) waits for the pass to end rather than cutting a write.
-                await to_the_end(reconcile_once())
+                await to_the_end(reconcile_once(services))
             except asyncio.CancelledError:
                 raise
             except Exception:

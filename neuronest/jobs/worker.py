@@ -11,11 +11,10 @@ from arq.typing import WorkerCoroutine
 from arq.worker import Worker, func
 
 from neuronest.config import Settings
-from neuronest.jobs.registry import load_all_jobs
 from neuronest.jobs.wake import WakingWorker
 from neuronest.observability.endpoint import WorkerMetricsServer
 from neuronest.observability.jobs import instrumented
-from neuronest.services import Services
+from neuronest.wiring import all_jobs, build_services, prepare_workers
 
 log = logging.getLogger(__name__)
 
@@ -23,12 +22,12 @@ log = logging.getLogger(__name__)
 def build_worker(settings: Settings) -> Worker:
     if not settings.redis_url:
         raise SystemExit("neuronest worker needs NEURONEST_REDIS_URL")
-    services = Services(settings)
+    services = build_services(settings)
     metrics_server = WorkerMetricsServer(settings)
 
     async def on_startup(ctx: dict[str, Any]) -> None:
         await services.start()
-        await services.prepare_workers()
+        await prepare_workers(services)
         ctx["services"] = services
         await metrics_server.start()
 
@@ -46,7 +45,7 @@ def build_worker(settings: Settings) -> Worker:
             timeout=job_timeout,
             max_tries=3,
         )
-        for name, f in load_all_jobs().items()
+        for name, f in all_jobs().items()
     ]
     return WakingWorker(
         functions=functions,

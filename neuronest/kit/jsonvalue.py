@@ -11,7 +11,7 @@ import json
 import math
 from typing import Any
 
-from neuronest.config import get_settings
+from neuronest.config import Settings
 from neuronest.errors import Invalid
 
 # Integers every JSON client reads exactly (JavaScript's Number.MAX_SAFE_INTEGER).
@@ -180,17 +180,15 @@ def loads(data: str | bytes, *, max_depth: int) -> Any:
     return value
 
 
-def input_value(value: Any, field: str) -> Any:
+def input_value(value: Any, field: str, settings: Settings) -> Any:
     """A free-form input (`input_data`, `context`, workflow `steps` and variables)."""
-    settings = get_settings()
     return bounded(
         value, field=field, max_depth=settings.max_json_depth, max_bytes=settings.max_input_bytes
     )
 
 
-def small_object(value: Any, field: str) -> Any:
+def small_object(value: Any, field: str, settings: Settings) -> Any:
     """A free-form setting (`configuration`, `environment_vars`, entry `metadata`)."""
-    settings = get_settings()
     return bounded(
         value, field=field, max_depth=settings.max_json_depth, max_bytes=settings.max_object_bytes
     )

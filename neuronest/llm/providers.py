@@ -56,7 +56,7 @@ from pydantic_ai.settings import ModelSettings
 from pydantic_ai.usage import UsageLimits
 
 from neuronest.config import Settings
-from neuronest.llm.client import (
+from neuronest.llm.types import (
     DeltaCallback,
     Endpoint,
     LLMError,

@@ -85,7 +85,11 @@ class MemoryQuery:
         self, info: Info[Context, None], memory_id: strawberry.ID, query: str, limit: int = 5
     ) -> list[MemoryEntry]:
         rows = await service.search(
-            actor=await info.context.user(), memory_id=memory_id, query=query, limit=limit
+            info.context.services,
+            actor=await info.context.user(),
+            memory_id=memory_id,
+            query=query,
+            limit=limit,
         )
         return [MemoryEntry.of(row) for row in rows]
 
@@ -95,7 +99,10 @@ class MemoryMutation:
     @strawberry.mutation
     async def create_memory(self, info: Info[Context, None], input: MemoryInput) -> Memory:
         row = await service.create_memory(
-            actor=await info.context.user(), name=input.name, description=input.description
+            info.context.services,
+            actor=await info.context.user(),
+            name=input.name,
+            description=input.description,
         )
         return Memory.of(row)
 
@@ -109,6 +116,7 @@ class MemoryMutation:
         self, info: Info[Context, None], memory_id: strawberry.ID, input: MemoryEntryInput
     ) -> MemoryEntry:
         row = await service.add_entry(
+            info.context.services,
             actor=await info.context.user(),
             memory_id=memory_id,
             role=input.role,

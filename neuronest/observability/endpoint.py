@@ -19,6 +19,8 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from neuronest.config import Settings
+from neuronest.observability.scrape import refresh_gauges
+from neuronest.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -44,14 +46,12 @@ def exposition() -> Response:
 
 async def api_metrics(request: Request) -> Response:
     """This API process's metrics, and the installation's gauges computed now."""
-    from neuronest.observability.scrape import refresh_gauges
-    from neuronest.services import services
-
-    settings = services().settings
+    services: Services = request.app.state.services
+    settings = services.settings
     refused = refusal(settings, request)
     if refused is not None:
         return refused
-    await refresh_gauges(settings.metrics_refresh_interval)
+    await refresh_gauges(services, settings.metrics_refresh_interval)
     return exposition()
 
 

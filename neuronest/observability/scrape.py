@@ -12,6 +12,8 @@ from tortoise.functions import Count
 
 from neuronest.jobs.dispatch import QueueDepth
 from neuronest.observability import metrics
+from neuronest.runtimes.models import Runtime
+from neuronest.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +21,7 @@ _lock: asyncio.Lock | None = None
 _refreshed_at = float("-inf")
 
 
-async def refresh_gauges(interval: float) -> None:
+async def refresh_gauges(services: Services, interval: float) -> None:
     global _lock, _refreshed_at
     if _lock is None:
         _lock = asyncio.Lock()
@@ -27,7 +29,7 @@ async def refresh_gauges(interval: float) -> None:
         if time.monotonic() - _refreshed_at < interval:
             return
         try:
-            runtimes, depth = await _read()
+            runtimes, depth = await _read(services)
         except Exception as error:  # the process's own metrics are still worth serving
             log.warning("metrics: reading runtimes and the job queue failed: %r", error)
             return
@@ -43,10 +45,7 @@ async def refresh_gauges(interval: float) -> None:
         _refreshed_at = time.monotonic()
 
 
-async def _read() -> tuple[dict[tuple[str, str], int], QueueDepth]:
-    from neuronest.runtimes.models import Runtime
-    from neuronest.services import services
-
+async def _read(services: Services) -> tuple[dict[tuple[str, str], int], QueueDepth]:
     rows = (
         await Runtime.all()
         .annotate(count=Count("id"))
@@ -59,4 +58,4 @@ async def _read() -> tuple[dict[tuple[str, str], int], QueueDepth]:
         )
         for row in rows
     }
-    return runtimes, await services().jobs.depth()
+    return runtimes, await services.jobs.depth()

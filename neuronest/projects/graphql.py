@@ -102,7 +102,10 @@ class ProjectMutation:
     @strawberry.mutation
     async def create_project(self, info: Info[Context, None], input: ProjectInput) -> Project:
         row = await service.create_project(
-            actor=await info.context.user(), name=input.name, description=input.description
+            info.context.services,
+            actor=await info.context.user(),
+            name=input.name,
+            description=input.description,
         )
         return Project.of(row)
 
@@ -120,7 +123,9 @@ class ProjectMutation:
 
     @strawberry.mutation(description="Deletes the project, its files and its runtimes.")
     async def delete_project(self, info: Info[Context, None], project_id: strawberry.ID) -> Message:
-        await service.delete_project(actor=await info.context.user(), project_id=project_id)
+        await service.delete_project(
+            info.context.services, actor=await info.context.user(), project_id=project_id
+        )
         return Message(message="Project deleted successfully")
 
     @strawberry.mutation(description="Creates or replaces a file.")
@@ -128,6 +133,7 @@ class ProjectMutation:
         self, info: Info[Context, None], project_id: strawberry.ID, path: str, input: FileInput
     ) -> ProjectFileInfo:
         row = await service.put_file(
+            info.context.services,
             actor=await info.context.user(),
             project_id=project_id,
             path=path,

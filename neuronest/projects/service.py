@@ -14,14 +14,18 @@ from dataclasses import dataclass
 from tortoise.functions import Sum
 
 from neuronest.auth.models import User
+from neuronest.config import Settings
 from neuronest.errors import Invalid, NotFound
+from neuronest.kit.hooks import Hook
 from neuronest.kit.ownership import as_uuid, get_owned, newest_first
 from neuronest.kit.pagination import Page
 from neuronest.kit.quota import locked, within_quota
 from neuronest.kit.validation import check_name
 from neuronest.projects.models import Project, ProjectFile
-from neuronest.services import services
+from neuronest.services import Services
 
+# A project is about to be deleted (its owner, its id): what belongs to it goes first.
+PROJECT_DELETING: Hook[[Services, User, str]] = Hook("project deleting")
 MAX_PATH_LENGTH = 1024
 _SEGMENT = re.compile(r"^[^\x00-\x1f/\\]+$")
 
@@ -51,9 +55,11 @@ def check_path(path: str, field: str = "path") -> str:
     return path
 
 
-async def create_project(*, actor: User, name: str, description: str = "") -> Project:
+async def create_project(
+    services: Services, *, actor: User, name: str, description: str = ""
+) -> Project:
     name = check_name(name)
-    limit = services().settings.max_projects_per_user
+    limit = services.settings.max_projects_per_user
     mine = Project.filter(user_id=actor.id).count
     async with within_quota(User, actor.id, mine, limit, "MAX_PROJECTS_PER_USER projects"):
         return await Project.create(user=actor, name=name, description=description)
@@ -79,11 +85,9 @@ async def update_project(
     return project
 
 
-async def delete_project(*, actor: User, project_id: str) -> None:
-    from neuronest.runtimes import service as runtimes
-
+async def delete_project(services: Services, *, actor: User, project_id: str) -> None:
     project = await get_project(actor=actor, project_id=project_id)
-    await runtimes.delete_project_runtimes(actor=actor, project_id=str(project.id))
+    await services.hooks.run(PROJECT_DELETING, services, actor, str(project.id))
     await project.delete()
 
 
@@ -106,9 +110,15 @@ def encode_content(data: bytes) -> tuple[str, str]:
 
 
 async def put_file(
-    *, actor: User, project_id: str, path: str, content: str, encoding: str = "text"
+    services: Services,
+    *,
+    actor: User,
+    project_id: str,
+    path: str,
+    content: str,
+    encoding: str = "text",
 ) -> ProjectFile:
-    settings = services().settings
+    settings = services.settings
     project = await get_project(actor=actor, project_id=project_id)
     path = check_path(path)
     data = decode_content(content, encoding)
@@ -118,12 +128,13 @@ async def put_file(
             field="content",
         )
     async with locked(Project, project.id):  # parallel uploads are checked one at a time
-        await _check_project_quota(project.id, path, len(data))
+        await _check_project_quota(settings, project.id, path, len(data))
         return await _store_file(project.id, path, data)
 
 
-async def _check_project_quota(project_id: uuid.UUID, path: str, size: int) -> None:
-    settings = services().settings
+async def _check_project_quota(
+    settings: Settings, project_id: uuid.UUID, path: str, size: int
+) -> None:
     others = await _project_size(project_id, exclude_path=path)
     if others + size > settings.max_project_bytes:
         raise Invalid(

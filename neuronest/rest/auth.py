@@ -4,7 +4,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from neuronest.rest.shim import Route, build_router
+from neuronest.rest.shim import Route
 
 
 class RegisterBody(BaseModel):
@@ -136,5 +136,3 @@ ROUTES = [
         errors=(),
     ),
 ]
-
-router = build_router(ROUTES, "auth")

@@ -6,7 +6,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from neuronest.rest.auth import MessageOut
-from neuronest.rest.shim import PAGE, QueryParam, Route, build_router
+from neuronest.rest.shim import PAGE, QueryParam, Route
 
 
 class MemoryBody(BaseModel):
@@ -111,5 +111,3 @@ ROUTES = [
         operation_id="searchMemory",
     ),
 ]
-
-router = build_router(ROUTES, "memory")

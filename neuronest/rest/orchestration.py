@@ -6,7 +6,7 @@ from typing import Any
 from pydantic import BaseModel, Field, RootModel
 
 from neuronest.rest.auth import MessageOut
-from neuronest.rest.shim import PAGE, QueryParam, Route, build_router
+from neuronest.rest.shim import PAGE, QueryParam, Route
 
 
 class AgentBody(BaseModel):
@@ -265,5 +265,3 @@ ROUTES += [
         errors=(404, 409, 422),
     ),
 ]
-
-router = build_router(ROUTES, "orchestration")

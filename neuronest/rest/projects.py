@@ -5,7 +5,7 @@ from pydantic import BaseModel, Field
 from neuronest.graphql.shapes import selection
 from neuronest.projects.graphql import Project, ProjectFileContent, ProjectFileInfo
 from neuronest.rest.auth import MessageOut
-from neuronest.rest.shim import PAGE, Route, build_router
+from neuronest.rest.shim import PAGE, Route
 
 
 class ProjectBody(BaseModel):
@@ -114,5 +114,3 @@ ROUTES = [
         errors=(404, 422),
     ),
 ]
-
-router = build_router(ROUTES, "projects")

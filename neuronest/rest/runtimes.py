@@ -6,7 +6,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from neuronest.rest.auth import MessageOut
-from neuronest.rest.shim import PAGE, QueryParam, Route, build_router
+from neuronest.rest.shim import PAGE, QueryParam, Route
 
 
 class RuntimeBody(BaseModel):
@@ -139,5 +139,3 @@ ROUTES = [
         errors=(404,),
     ),
 ]
-
-router = build_router(ROUTES, "runtimes")

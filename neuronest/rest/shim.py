@@ -19,11 +19,10 @@ from fastapi.security import HTTPBearer
 from graphql import FieldNode, GraphQLError, OperationDefinitionNode, OperationType, parse
 from pydantic import BaseModel, RootModel
 
-from neuronest.config import get_settings
 from neuronest.errors import CODE_TO_ERROR, INTERNAL_CODE
 from neuronest.graphql.context import Context
 from neuronest.graphql.errors import VALIDATION_CODE
-from neuronest.graphql.schema import prepare, schema
+from neuronest.graphql.schema import Schema
 from neuronest.kit import jsonvalue
 
 
@@ -116,10 +115,10 @@ def _error_response(error: GraphQLError) -> JSONResponse:
     return JSONResponse({"detail": error.message}, status_code=status, headers=headers)
 
 
-def _endpoint(route: Route) -> Callable[..., Awaitable[JSONResponse]]:
+def _endpoint(route: Route, schema: Schema) -> Callable[..., Awaitable[JSONResponse]]:
     # Parsed and validated once, here: a route that drifted from the schema fails at start-up;
     # each call then runs this document (the schema's extensions know it by its text).
-    prepare(route.operation)
+    schema.prepare(route.operation)
     path_params = re.findall(r"{(\w+)(?::\w+)?}", route.path)
 
     async def endpoint(request: Request, **params: Any) -> JSONResponse:
@@ -136,7 +135,9 @@ def _endpoint(route: Route) -> Callable[..., Awaitable[JSONResponse]]:
             raw = body.model_dump(exclude_unset=True)
             variables[route.body_variable] = {camel(key): value for key, value in raw.items()}
         result = await schema.execute(
-            route.operation, variable_values=variables, context_value=Context(request)
+            route.operation,
+            variable_values=variables,
+            context_value=Context(request.app.state.services, request),
         )
         if result.errors:
             return _error_response(result.errors[0])
@@ -186,7 +187,7 @@ class StrictJSONRequest(Request):
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
             try:
-                depth = get_settings().body_json_depth
+                depth = self.app.state.settings.body_json_depth
                 self._json = jsonvalue.loads(await self.body(), max_depth=depth)
             except jsonvalue.Malformed as error:
                 where = ["body", *error.parts]
@@ -205,7 +206,8 @@ class StrictJSONRoute(APIRoute):
         return strict
 
 
-def build_router(routes: Sequence[Route], tag: str) -> APIRouter:
+def build_router(routes: Sequence[Route], tag: str, schema: Schema) -> APIRouter:
+    """The routes of `tag`, each running its document on `schema` (the app's)."""
     router = APIRouter(tags=[tag], route_class=StrictJSONRoute)
     for route in routes:
         codes = set(route.errors) | ({422} if route.body or route.query else set())
@@ -219,7 +221,7 @@ def build_router(routes: Sequence[Route], tag: str) -> APIRouter:
         }
         router.add_api_route(
             route.path,
-            _endpoint(route),
+            _endpoint(route, schema),
             methods=[route.method],
             summary=route.summary,
             status_code=route.status,

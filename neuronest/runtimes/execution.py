@@ -27,7 +27,7 @@ from neuronest.runtimes.events import control_channel, publish_status
 from neuronest.runtimes.logs import LogWriter
 from neuronest.runtimes.models import ACTIVE, Runtime, RuntimeStatus
 from neuronest.runtimes.probe import docker_answers, sandbox_available
-from neuronest.services import services
+from neuronest.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +97,7 @@ def build_spec(
 
 
 async def finish(
+    services: Services,
     runtime_id: Any,
     run: int,
     status: RuntimeStatus,
@@ -119,11 +120,11 @@ async def finish(
     if finished:
         runtime = await Runtime.get_or_none(id=runtime_id)
         if runtime is not None:
-            await publish_status(runtime)
+            await publish_status(services, runtime)
     return bool(finished)
 
 
-async def start_run(runtime_id: str, run: int) -> None:
+async def start_run(services: Services, runtime_id: str, run: int) -> None:
     """The start job: claims the run, starts it on a backend, then follows it to the end."""
     now = utcnow()
     claimed = await Runtime.filter(
@@ -132,7 +133,7 @@ async def start_run(runtime_id: str, run: int) -> None:
     if not claimed:
         return
     runtime = await Runtime.get(id=runtime_id)
-    settings = services().settings
+    settings = services.settings
     try:
         backend_name = await choose_backend(settings, runtime.language)
         backend = get_backend(settings, backend_name)
@@ -146,8 +147,10 @@ async def start_run(runtime_id: str, run: int) -> None:
         handle = await backend.start(spec)
     except Exception as error:
         log.warning("runtime %s could not start: %s", runtime_id, error)
-        await _system_line(runtime, f"could not start: {error}")
-        await finish(runtime_id, run, RuntimeStatus.FAILED, error=f"could not start: {error}")
+        await _system_line(services, runtime, f"could not start: {error}")
+        await finish(
+            services, runtime_id, run, RuntimeStatus.FAILED, error=f"could not start: {error}"
+        )
         return
     now = utcnow()
     url = f"http://{settings.runtime_url_host}:{spec.port}" if spec.port else None
@@ -166,13 +169,14 @@ async def start_run(runtime_id: str, run: int) -> None:
     if not running:  # stopped (or deleted) while it was starting
         await backend.stop(handle)
         await backend.remove(handle)
-        await finish(runtime_id, run, RuntimeStatus.STOPPED)
+        await finish(services, runtime_id, run, RuntimeStatus.STOPPED)
         return
     runtime = await Runtime.get(id=runtime_id)
-    await publish_status(runtime)
+    await publish_status(services, runtime)
     where = f", serving on port {spec.port}" if spec.port else ""
     detail = f"image {spec.image}" if backend_name == "docker" else "bubblewrap"
     await supervise(
+        services,
         runtime,
         backend,
         handle,
@@ -180,18 +184,20 @@ async def start_run(runtime_id: str, run: int) -> None:
     )
 
 
-async def _system_line(runtime: Runtime, message: str) -> None:
-    async with LogWriter(runtime) as writer:
+async def _system_line(services: Services, runtime: Runtime, message: str) -> None:
+    async with LogWriter(services.bus, runtime) as writer:
         writer.system(message)
 
 
 OUTPUT_GRACE = 10.0  # seconds an exited program's output may take to end
 
 
-async def supervise(runtime: Runtime, backend: Backend, handle: str, first_line: str) -> None:
+async def supervise(
+    services: Services, runtime: Runtime, backend: Backend, handle: str, first_line: str
+) -> None:
     """Follows a running program to its end: stores its output, stops it on request or at its
     deadline, keeps the heartbeat, and records how it ended."""
-    settings = services().settings
+    settings = services.settings
     run = runtime.run
     stop_reason: list[str] = []
 
@@ -213,7 +219,7 @@ async def supervise(runtime: Runtime, backend: Backend, handle: str, first_line:
 
     async def watch() -> None:
         deadline = runtime.deadline_at or utcnow() + timedelta(seconds=runtime.timeout)
-        with await services().bus.subscribe(control_channel(runtime.id)) as control:
+        with await services.bus.subscribe(control_channel(runtime.id)) as control:
             current = await Runtime.get_or_none(id=runtime.id)
             if current is None or current.status == RuntimeStatus.STOPPING:
                 await kill("stop")
@@ -231,7 +237,7 @@ async def supervise(runtime: Runtime, backend: Backend, handle: str, first_line:
                     await kill("stop")
                     return
 
-    async with LogWriter(runtime) as writer:
+    async with LogWriter(services.bus, runtime) as writer:
         writer.system(first_line)
 
         async def follow() -> None:
@@ -275,13 +281,14 @@ async def supervise(runtime: Runtime, backend: Backend, handle: str, first_line:
             writer.system(f"exited with code {exit_code}")
     await backend.remove(handle)
     if reason == "timeout":
-        await finish(runtime.id, run, RuntimeStatus.TIMEOUT, exit_code=exit_code)
+        await finish(services, runtime.id, run, RuntimeStatus.TIMEOUT, exit_code=exit_code)
     elif reason in ("stop", "gone"):
-        await finish(runtime.id, run, RuntimeStatus.STOPPED, exit_code=exit_code)
+        await finish(services, runtime.id, run, RuntimeStatus.STOPPED, exit_code=exit_code)
     elif exit_code == 0:
-        await finish(runtime.id, run, RuntimeStatus.COMPLETED, exit_code=0)
+        await finish(services, runtime.id, run, RuntimeStatus.COMPLETED, exit_code=0)
     else:
         await finish(
+            services,
             runtime.id,
             run,
             RuntimeStatus.FAILED,

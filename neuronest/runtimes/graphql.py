@@ -156,6 +156,7 @@ class RuntimeMutation:
     @strawberry.mutation
     async def create_runtime(self, info: Info[Context, None], input: RuntimeInput) -> Runtime:
         row = await service.create_runtime(
+            info.context.services,
             actor=await info.context.user(),
             project_id=input.project_id,
             language=input.language,
@@ -170,6 +171,7 @@ class RuntimeMutation:
         self, info: Info[Context, None], runtime_id: strawberry.ID, input: RuntimeUpdateInput
     ) -> Runtime:
         row = await service.update_runtime(
+            info.context.services,
             actor=await info.context.user(),
             runtime_id=runtime_id,
             entry_point=input.entry_point,
@@ -180,24 +182,32 @@ class RuntimeMutation:
 
     @strawberry.mutation(description="Stops it and removes its container, files and logs.")
     async def delete_runtime(self, info: Info[Context, None], runtime_id: strawberry.ID) -> Message:
-        await service.delete_runtime(actor=await info.context.user(), runtime_id=runtime_id)
+        await service.delete_runtime(
+            info.context.services, actor=await info.context.user(), runtime_id=runtime_id
+        )
         return Message(message="Runtime deleted successfully")
 
     @strawberry.mutation(description="Answers at once; a worker starts the program.")
     async def start_runtime(self, info: Info[Context, None], runtime_id: strawberry.ID) -> Message:
-        await service.start_runtime(actor=await info.context.user(), runtime_id=runtime_id)
+        await service.start_runtime(
+            info.context.services, actor=await info.context.user(), runtime_id=runtime_id
+        )
         return Message(message="Runtime starting")
 
     @strawberry.mutation(description="Waits until the program has stopped.")
     async def stop_runtime(self, info: Info[Context, None], runtime_id: strawberry.ID) -> Message:
-        await service.stop_runtime(actor=await info.context.user(), runtime_id=runtime_id)
+        await service.stop_runtime(
+            info.context.services, actor=await info.context.user(), runtime_id=runtime_id
+        )
         return Message(message="Runtime stopped")
 
     @strawberry.mutation
     async def restart_runtime(
         self, info: Info[Context, None], runtime_id: strawberry.ID
     ) -> Message:
-        await service.restart_runtime(actor=await info.context.user(), runtime_id=runtime_id)
+        await service.restart_runtime(
+            info.context.services, actor=await info.context.user(), runtime_id=runtime_id
+        )
         return Message(message="Runtime restarting")
 
 

@@ -8,4 +8,4 @@ from neuronest.runtimes import execution
 
 @job
 async def start_runtime_run(ctx: dict[str, Any], runtime_id: str, run: int) -> None:
-    await execution.start_run(runtime_id, run)
+    await execution.start_run(ctx["services"], runtime_id, run)

@@ -17,10 +17,10 @@ import asyncpg
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from neuronest.db import atomically, to_the_end
+from neuronest.events.bus import EventBus
 from neuronest.kit.time import iso, utcnow
 from neuronest.observability.metrics import LOG_LINES_STORED
 from neuronest.runtimes.models import Runtime, RuntimeLog
-from neuronest.services import services
 
 log = logging.getLogger(__name__)
 _UNDECODABLE = re.compile("[\udc80-\udcff]")
@@ -184,7 +184,8 @@ class LogWriter:
     line says how many. Neither the run nor later output waits on a batch that cannot be stored.
     """
 
-    def __init__(self, runtime: Runtime, limits: LogLimits | None = None) -> None:
+    def __init__(self, bus: EventBus, runtime: Runtime, limits: LogLimits | None = None) -> None:
+        self.bus = bus
         self.runtime = runtime
         self.limits = limits or LogLimits()
         self.seq = runtime.log_seq
@@ -328,7 +329,7 @@ class LogWriter:
             self._failures = 0
             self._buffer = self._buffer[len(batch) :]
             if stored:
-                await services().bus.publish(
+                await self.bus.publish(
                     logs_channel(self.runtime.id),
                     {"type": "logs", "lines": [log_event(row) for row in stored]},
                 )

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from tortoise.expressions import Q
 
+from neuronest.config import Settings
 from neuronest.jobs.identity import WORKER_ID
 from neuronest.kit.time import utcnow
 from neuronest.runtimes.backends import get_backend
@@ -16,30 +17,30 @@ from neuronest.runtimes.execution import finish, supervise
 from neuronest.runtimes.models import ACTIVE, Runtime, RuntimeStatus
 from neuronest.runtimes.oneshot import SNIPPET_PREFIX, abandoned_snippet
 from neuronest.runtimes.probe import docker_answers
-from neuronest.services import services
+from neuronest.services import Services
 
 log = logging.getLogger(__name__)
 _followers: set[asyncio.Task[None]] = set()
 
 
-async def reconcile_once() -> None:
-    settings = services().settings
+async def reconcile_once(services: Services) -> None:
+    settings = services.settings
     stale = utcnow() - timedelta(seconds=settings.runtime_stale_after)
     orphaned = await Runtime.filter(status__in=ACTIVE).filter(
         Q(heartbeat_at__lt=stale) | Q(heartbeat_at=None, updated_at__lt=stale)
     )
     for runtime in orphaned:
         try:
-            await _recover(runtime)
+            await _recover(services, runtime)
         except Exception:
             log.exception("could not recover runtime %s", runtime.id)
-    await _remove_strays()
+    await _remove_strays(settings)
 
 
-async def _recover(runtime: Runtime) -> None:
+async def _recover(services: Services, runtime: Runtime) -> None:
     if runtime.worker_id is None and runtime.container_id is None:
         # Never picked up (the queue was lost or busy): hand it out again; the job id dedupes.
-        await services().jobs.enqueue(
+        await services.jobs.enqueue(
             "start_runtime_run",
             str(runtime.id),
             runtime.run,
@@ -57,6 +58,7 @@ async def _recover(runtime: Runtime) -> None:
         return
     if runtime.container_id is None:
         await finish(
+            services,
             runtime.id,
             runtime.run,
             RuntimeStatus.FAILED,
@@ -65,20 +67,24 @@ async def _recover(runtime: Runtime) -> None:
         return
     if runtime.backend == "sandbox":
         await finish(
+            services,
             runtime.id,
             runtime.run,
             RuntimeStatus.FAILED,
             error="the worker running this sandbox stopped, and its program ended with it",
         )
         return
-    backend = get_backend(services().settings, runtime.backend or "docker")
+    backend = get_backend(services.settings, runtime.backend or "docker")
     if not await backend.exists(runtime.container_id):
-        await finish(runtime.id, runtime.run, RuntimeStatus.FAILED, error="its container vanished")
+        await finish(
+            services, runtime.id, runtime.run, RuntimeStatus.FAILED, error="its container vanished"
+        )
         return
     log.info("re-attaching runtime %s run %s", runtime.id, runtime.run)
     runtime = await Runtime.get(id=runtime.id)
     task = asyncio.create_task(
         supervise(
+            services,
             runtime,
             backend,
             runtime.container_id or "",
@@ -89,8 +95,7 @@ async def _recover(runtime: Runtime) -> None:
     task.add_done_callback(_followers.discard)
 
 
-async def _remove_strays() -> None:
-    settings = services().settings
+async def _remove_strays(settings: Settings) -> None:
     names = ["sandbox"]
     if settings.runtime_backend != "sandbox" and await docker_answers(settings):
         names.append("docker")

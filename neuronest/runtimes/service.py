@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 from neuronest.auth.models import User
+from neuronest.config import Settings
 from neuronest.errors import Conflict, Invalid
 from neuronest.kit.jsonvalue import small_object
 from neuronest.kit.ownership import as_uuid, filter_uuid, get_owned, newest_first
@@ -18,8 +19,9 @@ from neuronest.projects.service import check_path, get_project
 from neuronest.runtimes.backends import get_backend
 from neuronest.runtimes.envhooks import is_hook
 from neuronest.runtimes.events import control_channel, publish_status, status_channel
+from neuronest.runtimes.execution import finish
 from neuronest.runtimes.models import ACTIVE, Runtime, RuntimeLog, RuntimeStatus
-from neuronest.services import services
+from neuronest.services import Services
 
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 RESERVED_ENV = {"PORT", "PATH", "HOME"}
@@ -27,16 +29,15 @@ MAX_ENV_VALUE = 32 * 1024
 STOP_WAIT_SECONDS = 15.0
 
 
-def check_language(language: str) -> str:
-    settings = services().settings
+def check_language(settings: Settings, language: str) -> str:
     if language not in settings.runtime_images or language not in settings.runtime_commands:
         known = ", ".join(sorted(settings.runtime_images))
         raise Invalid(f"language: {language!r} is not supported (known: {known})", field="language")
     return language
 
 
-def check_env(env: Any) -> dict[str, str]:
-    small_object(env, "environment_vars")
+def check_env(settings: Settings, env: Any) -> dict[str, str]:
+    small_object(env, "environment_vars", settings)
     if not isinstance(env, dict):
         raise Invalid("environment_vars: must be an object", field="environment_vars")
     checked: dict[str, str] = {}
@@ -66,14 +67,15 @@ def check_env(env: Any) -> dict[str, str]:
     return checked
 
 
-def check_timeout(timeout: int) -> int:
-    limit = services().settings.runtime_max_timeout
+def check_timeout(settings: Settings, timeout: int) -> int:
+    limit = settings.runtime_max_timeout
     if not 1 <= timeout <= limit:
         raise Invalid(f"timeout: must be between 1 and {limit} seconds", field="timeout")
     return timeout
 
 
 async def create_runtime(
+    services: Services,
     *,
     actor: User,
     project_id: str,
@@ -83,11 +85,12 @@ async def create_runtime(
     timeout: int = 300,
 ) -> Runtime:
     project = await get_project(actor=actor, project_id=project_id)
-    language = check_language(language)
+    settings = services.settings
+    language = check_language(settings, language)
     entry_point = check_path(entry_point, "entry_point")
-    env = check_env({} if environment_vars is None else environment_vars)
-    timeout = check_timeout(timeout)
-    limit = services().settings.max_runtimes_per_user
+    env = check_env(settings, {} if environment_vars is None else environment_vars)
+    timeout = check_timeout(settings, timeout)
+    limit = settings.max_runtimes_per_user
     mine = Runtime.filter(user_id=actor.id).count
     async with within_quota(User, actor.id, mine, limit, "MAX_RUNTIMES_PER_USER runtimes"):
         return await Runtime.create(
@@ -125,6 +128,7 @@ async def get_runtime(*, actor: User, runtime_id: str) -> Runtime:
 
 
 async def update_runtime(
+    services: Services,
     *,
     actor: User,
     runtime_id: str,
@@ -138,18 +142,18 @@ async def update_runtime(
     if entry_point is not None:
         changes["entry_point"] = check_path(entry_point, "entry_point")
     if environment_vars is not None:
-        changes["environment_vars"] = check_env(environment_vars)
+        changes["environment_vars"] = check_env(services.settings, environment_vars)
     if timeout is not None:
-        changes["timeout"] = check_timeout(timeout)
+        changes["timeout"] = check_timeout(services.settings, timeout)
     if runtime.status in ACTIVE:
-        runtime = await stop_runtime(actor=actor, runtime_id=runtime_id)
+        runtime = await stop_runtime(services, actor=actor, runtime_id=runtime_id)
     if changes:
         await Runtime.filter(id=runtime.id).update(**changes, updated_at=utcnow())
         await runtime.refresh_from_db()
     return runtime
 
 
-async def start_runtime(*, actor: User, runtime_id: str) -> Runtime:
+async def start_runtime(services: Services, *, actor: User, runtime_id: str) -> Runtime:
     """Hands the run to a worker and answers at once (status `starting`)."""
     runtime = await get_runtime(actor=actor, runtime_id=runtime_id)
     if runtime.status in ACTIVE:
@@ -170,32 +174,32 @@ async def start_runtime(*, actor: User, runtime_id: str) -> Runtime:
     if not moved:
         raise Conflict("Runtime changed meanwhile; try again")
     await runtime.refresh_from_db()
-    await publish_status(runtime)
-    await services().jobs.enqueue(
+    await publish_status(services, runtime)
+    await services.jobs.enqueue(
         "start_runtime_run", str(runtime.id), run, job_id=f"runtime:{runtime.id}:{run}"
     )
     return runtime
 
 
-async def stop_runtime(*, actor: User, runtime_id: str) -> Runtime:
+async def stop_runtime(services: Services, *, actor: User, runtime_id: str) -> Runtime:
     """Stops the program and waits until it has stopped; a finished runtime stays as it is."""
     runtime = await get_runtime(actor=actor, runtime_id=runtime_id)
     if runtime.status not in ACTIVE:
         return runtime
-    with await services().bus.subscribe(status_channel(runtime.id)) as statuses:
+    with await services.bus.subscribe(status_channel(runtime.id)) as statuses:
         unclaimed = await Runtime.filter(
             id=runtime.id, run=runtime.run, status=RuntimeStatus.STARTING, worker_id=None
         ).update(status=RuntimeStatus.STOPPED, finished_at=utcnow())
         if unclaimed:
             await runtime.refresh_from_db()
-            await publish_status(runtime)
+            await publish_status(services, runtime)
             return runtime
         await Runtime.filter(
             id=runtime.id,
             run=runtime.run,
             status__in=(RuntimeStatus.STARTING, RuntimeStatus.RUNNING),
         ).update(status=RuntimeStatus.STOPPING)
-        await services().bus.publish(control_channel(runtime.id), {"action": "stop"})
+        await services.bus.publish(control_channel(runtime.id), {"action": "stop"})
         deadline = asyncio.get_running_loop().time() + STOP_WAIT_SECONDS
         while True:
             await runtime.refresh_from_db()
@@ -205,38 +209,39 @@ async def stop_runtime(*, actor: User, runtime_id: str) -> Runtime:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(statuses.get(), min(remaining, 0.5))
     if runtime.status in ACTIVE:
-        await _force_stop(runtime)
+        await _force_stop(services, runtime)
         await runtime.refresh_from_db()
     return runtime
 
 
-async def _force_stop(runtime: Runtime) -> None:
+async def _force_stop(services: Services, runtime: Runtime) -> None:
     """No worker answered: stop what can be reached from here and record it."""
-    from neuronest.runtimes.execution import finish
-
     if runtime.container_id and runtime.backend:
-        backend = get_backend(services().settings, runtime.backend)
+        backend = get_backend(services.settings, runtime.backend)
         await backend.stop(runtime.container_id)
         await backend.remove(runtime.container_id)
-    await finish(runtime.id, runtime.run, RuntimeStatus.STOPPED, error="stopped without its worker")
+    await finish(
+        services, runtime.id, runtime.run, RuntimeStatus.STOPPED, error="stopped without its worker"
+    )
 
 
-async def restart_runtime(*, actor: User, runtime_id: str) -> Runtime:
-    await stop_runtime(actor=actor, runtime_id=runtime_id)
-    return await start_runtime(actor=actor, runtime_id=runtime_id)
+async def restart_runtime(services: Services, *, actor: User, runtime_id: str) -> Runtime:
+    await stop_runtime(services, actor=actor, runtime_id=runtime_id)
+    return await start_runtime(services, actor=actor, runtime_id=runtime_id)
 
 
-async def delete_runtime(*, actor: User, runtime_id: str) -> None:
-    runtime = await stop_runtime(actor=actor, runtime_id=runtime_id)
+async def delete_runtime(services: Services, *, actor: User, runtime_id: str) -> None:
+    runtime = await stop_runtime(services, actor=actor, runtime_id=runtime_id)
     await RuntimeLog.filter(runtime_id=runtime.id).delete()
     await runtime.delete()
 
 
-async def delete_project_runtimes(*, actor: User, project_id: str) -> None:
+async def delete_project_runtimes(services: Services, actor: User, project_id: str) -> None:
+    """A project is being deleted (projects.PROJECT_DELETING): its runtimes go first."""
     for runtime_id in await Runtime.filter(
         user_id=actor.id, project_id=as_uuid(project_id, "Project")
     ).values_list("id", flat=True):
-        await delete_runtime(actor=actor, runtime_id=str(runtime_id))
+        await delete_runtime(services, actor=actor, runtime_id=str(runtime_id))
 
 
 async def list_logs(

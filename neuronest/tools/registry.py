@@ -60,7 +60,10 @@ def build_tools(
 
             async def search(arguments: dict[str, Any]) -> str:
                 sources = await search_sources(
-                    str(arguments.get("query", "")), user_id=user_id, memory=memory
+                    str(arguments.get("query", "")),
+                    settings=settings,
+                    user_id=user_id,
+                    memory=memory,
                 )
                 return json.dumps([source.as_dict() for source in sources], ensure_ascii=False)
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from neuronest.config import Settings
 from neuronest.kit.ranking import rank_bounded, within_budget
 from neuronest.memory.models import Memory
 from neuronest.memory.service import recent_entries
 from neuronest.projects.models import Project, ProjectFile
-from neuronest.services import services
 
 FILE_WINDOW = 500
 MAX_FILE_BYTES = 256 * 1024
@@ -35,15 +35,14 @@ def _excerpt(text: str, query: str) -> str:
 
 
 async def search_sources(
-    query: str, *, user_id: str, memory: Memory | None, limit: int = 5
+    query: str, *, settings: Settings, user_id: str, memory: Memory | None, limit: int = 5
 ) -> list[Source]:
     """Ranked over a bounded set: the newest memory entries, then the most recently changed
     project files, together within `NEURONEST_SEARCH_MAX_BYTES`."""
-    settings = services().settings
     budget = settings.search_max_bytes
     documents: list[tuple[str, str, str | bytes]] = []  # kind, title, text
     if memory is not None:
-        for entry in await recent_entries(memory, budget):
+        for entry in await recent_entries(settings, memory, budget):
             title = f"memory {memory.name}: {entry.role} at {entry.created_at:%Y-%m-%d}"
             documents.append(("memory", title, entry.content))
             budget -= len(entry.content)

@@ -9,14 +9,18 @@ from typing import Any
 import httpx
 from graphql import parse
 
+from neuronest.config import Settings
 from neuronest.graphql.cost import check_document
-from neuronest.graphql.schema import BUDGET, schema
+from neuronest.graphql.schema import Schema
 from neuronest.kit.pagination import MAX_LIMIT
 from neuronest.rest import auth, memory, orchestration, projects, runtimes
 from tests.conftest import Account, Mailbox, gql
 from tests.harness import Stack
 from tests.ws import Subscriber, bearer
 
+# The schema and budget the test stacks run with (their settings are the defaults).
+schema = Schema(Settings())
+BUDGET = schema.budget
 LOGIN = "login(input: $i) { accessToken }"
 TASK_FIELDS = (
     "id userId taskType inputData context tools memoryId agentId status result error parentId "

@@ -29,7 +29,7 @@ async def record_for_test(ctx: dict[str, Any], value: str) -> None:
 async def test_in_process_dispatcher_runs_jobs_once_per_id() -> None:
     calls.clear()
     gate.clear()
-    dispatcher = InProcessDispatcher()
+    dispatcher = InProcessDispatcher(JOBS, {})
     await dispatcher.enqueue("record_for_test", "a", job_id="same")
     await dispatcher.enqueue("record_for_test", "b", job_id="same")
     await dispatcher.enqueue("record_for_test", "c")
@@ -138,7 +138,7 @@ async def test_a_batch_of_jobs_is_queued_once_per_id() -> None:
 async def test_the_in_process_dispatcher_takes_a_batch() -> None:
     calls.clear()
     gate.set()
-    dispatcher = InProcessDispatcher()
+    dispatcher = InProcessDispatcher(JOBS, {})
     await dispatcher.enqueue_many(
         [
             Job("record_for_test", ("a",), job_id="one"),

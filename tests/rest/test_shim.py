@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from neuronest.app import REST, create_app
+from neuronest.config import Settings
 from neuronest.graphql.prepared import DocumentError
+from neuronest.graphql.schema import Schema
 from neuronest.rest.shim import Route, build_router
 
 
@@ -19,13 +22,12 @@ from neuronest.rest.shim import Route, build_router
 def test_a_route_that_drifted_from_the_schema_fails_to_build(document: str, named: str) -> None:
     route = Route("GET", "/api/drifted", "Drifted", document, dict)
     with pytest.raises(DocumentError, match=named):
-        build_router([route], "drifted")
+        build_router([route], "drifted", Schema(Settings()))
 
 
 def test_every_route_of_the_api_runs_a_prepared_document() -> None:
-    from neuronest.graphql.schema import PREPARED
-    from neuronest.rest import auth, memory, orchestration, projects, runtimes
-
-    for module in (auth, memory, orchestration, projects, runtimes):
-        for route in module.ROUTES:
-            assert PREPARED.get(route.operation) is not None, route.path
+    app = create_app(Settings())
+    schema = app.state.schema
+    for routes, _ in REST:
+        for route in routes:
+            assert schema.prepared.get(route.operation) is not None, route.path

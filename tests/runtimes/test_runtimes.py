@@ -155,6 +155,43 @@ async def test_server_answers_at_url_and_stop_waits(
     assert stopped["port"] is None and stopped["url"] is None and stopped["container_id"] is None
 
 
+async def test_deleting_a_project_stops_and_deletes_its_runtimes(
+    api: httpx.AsyncClient, account: Account
+) -> None:
+    code = (
+        "import http.server, os\n"
+        "class H(http.server.BaseHTTPRequestHandler):\n"
+        "    def do_GET(self):\n"
+        "        self.send_response(200); self.end_headers(); self.wfile.write(b'still here')\n"
+        "http.server.HTTPServer(('0.0.0.0', int(os.environ['PORT'])), H).serve_forever()\n"
+    )
+    runtime = await make_runtime(api, account, code)
+    await start(api, account, runtime["id"])
+    running = await wait_status(api, account, runtime["id"], {"running"} | FINAL)
+    assert running["status"] == "running", running
+    async with httpx.AsyncClient(timeout=5) as client:
+        body = None
+        deadline = time.monotonic() + 10
+        while body is None:
+            try:
+                body = (await client.get(running["url"])).text
+            except httpx.HTTPError as error:
+                assert time.monotonic() < deadline, f"the server never answered: {error!r}"
+                await asyncio.sleep(0.1)
+        assert body == "still here"
+        project_id = runtime["project_id"]
+        deleted = await api.delete(f"/api/projects/{project_id}", headers=account.headers)
+        assert deleted.json() == {"message": "Project deleted successfully"}
+        # The deletion waited for the program to stop: its port no longer answers.
+        try:
+            answer = (await client.get(running["url"])).text
+        except httpx.HTTPError:
+            answer = None
+        assert answer is None
+    gone = await api.get(f"/api/runtimes/{runtime['id']}", headers=account.headers)
+    assert gone.status_code == 404
+
+
 async def test_update_running_runtime_stops_it(api: httpx.AsyncClient, account: Account) -> None:
     runtime = await make_runtime(
         api, account, "import time\nprint('up', flush=True)\ntime.sleep(600)\n"

@@ -76,6 +76,7 @@ class AgentMutation:
     @strawberry.mutation
     async def create_agent(self, info: Info[Context, None], input: AgentInput) -> Agent:
         row = await service.create_agent(
+            info.context.services,
             actor=await info.context.user(),
             name=input.name,
             description=input.description,
@@ -89,6 +90,7 @@ class AgentMutation:
         self, info: Info[Context, None], agent_id: strawberry.ID, input: AgentUpdateInput
     ) -> Agent:
         row = await service.update_agent(
+            info.context.services,
             actor=await info.context.user(),
             agent_id=agent_id,
             name=input.name,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from neuronest.auth.models import User
+from neuronest.config import Settings
 from neuronest.errors import Invalid
 from neuronest.kit.jsonvalue import small_object
 from neuronest.kit.ownership import get_owned, newest_first
@@ -12,14 +13,15 @@ from neuronest.kit.pagination import Page
 from neuronest.kit.validation import check_name
 from neuronest.llm.models import parse_model
 from neuronest.orchestration.agents.models import Agent
+from neuronest.services import Services
 
 CONFIG_KEYS = {"model", "temperature", "max_tokens", "system_prompt"}
 
 
-def check_configuration(configuration: Any) -> dict[str, Any]:
+def check_configuration(settings: Settings, configuration: Any) -> dict[str, Any]:
     if not isinstance(configuration, dict):
         raise Invalid("configuration: must be an object", field="configuration")
-    small_object(configuration, "configuration")
+    small_object(configuration, "configuration", settings)
     unknown = sorted(set(configuration) - CONFIG_KEYS)
     if unknown:
         raise Invalid(
@@ -54,14 +56,15 @@ def check_configuration(configuration: Any) -> dict[str, Any]:
     return dict(configuration)
 
 
-def check_capabilities(capabilities: Any) -> list[str]:
+def check_capabilities(settings: Settings, capabilities: Any) -> list[str]:
     if not isinstance(capabilities, list) or not all(isinstance(c, str) for c in capabilities):
         raise Invalid("capabilities: must be a list of strings", field="capabilities")
-    small_object(capabilities, "capabilities")
+    small_object(capabilities, "capabilities", settings)
     return capabilities
 
 
 async def create_agent(
+    services: Services,
     *,
     actor: User,
     name: str,
@@ -73,8 +76,8 @@ async def create_agent(
         user=actor,
         name=check_name(name),
         description=description,
-        capabilities=check_capabilities(capabilities or []),
-        configuration=check_configuration(configuration or {}),
+        capabilities=check_capabilities(services.settings, capabilities or []),
+        configuration=check_configuration(services.settings, configuration or {}),
     )
 
 
@@ -87,6 +90,7 @@ async def get_agent(*, actor: User, agent_id: str) -> Agent:
 
 
 async def update_agent(
+    services: Services,
     *,
     actor: User,
     agent_id: str,
@@ -101,9 +105,9 @@ async def update_agent(
     if description is not None:
         agent.description = description
     if capabilities is not None:
-        agent.capabilities = check_capabilities(capabilities)
+        agent.capabilities = check_capabilities(services.settings, capabilities)
     if configuration is not None:
-        agent.configuration = check_configuration(configuration)
+        agent.configuration = check_configuration(services.settings, configuration)
     await agent.save()
     return agent
 

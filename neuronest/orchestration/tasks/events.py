@@ -1,14 +1,20 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from neuronest.events.bus import Message
+from neuronest.kit.hooks import Hook
 from neuronest.orchestration.tasks.models import Task
-from neuronest.services import services
+from neuronest.services import Services
 
 # Cancels and snapshot requests for running tasks, `{"task_id": ..., "action": ...}`: every
 # process that runs tasks listens once (not once per task) and acts on the tasks it runs.
 CONTROL_CHANNEL = "tasks:control"
+
+# A task ended (its row as it now is): what follows elsewhere (a workflow step's end moves its
+# run on) is connected here by neuronest.wiring.
+TASK_FINISHED: Hook[[Services, Task]] = Hook("task finished")
 
 
 def updates_channel(task_id: object) -> str:
@@ -28,12 +34,25 @@ def control_event(task_id: object, action: str) -> tuple[str, Message]:
     return CONTROL_CHANNEL, {"task_id": str(task_id), "action": action}
 
 
-async def publish_status(task: Task) -> None:
-    await services().bus.publish(*status_event(task))
+async def publish_status(services: Services, task: Task) -> None:
+    await services.bus.publish(*status_event(task))
 
 
-async def publish(task_id: object, event: dict[str, Any]) -> None:
-    await services().bus.publish(updates_channel(task_id), event)
+async def publish(services: Services, task_id: object, event: dict[str, Any]) -> None:
+    await services.bus.publish(updates_channel(task_id), event)
+
+
+async def task_finished(
+    services: Services, task: Task, also: Sequence[tuple[str, Message]] = ()
+) -> None:
+    """Called whenever any task ends, with its row as it now is. Its status event goes out in
+    one round trip with `also` and, for a step, its run's step event; then TASK_FINISHED runs
+    (a step's end moves its workflow on)."""
+    events = [*also, status_event(task)]
+    if task.parent_id is not None and task.step_id is not None:
+        events.append(step_event(task.parent_id, str(task.step_id), str(task.status)))
+    await services.bus.publish_many(events)
+    await services.hooks.run(TASK_FINISHED, services, task)
 
 
 class StreamCatchUp:

@@ -12,57 +12,71 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
+from neuronest.config import Settings
 from neuronest.db import PreparedUpdate, to_the_end
 from neuronest.errors import AppError, Conflict
 from neuronest.events.bus import EventBus, Subscription
 from neuronest.jobs.identity import WORKER_ID
+from neuronest.kit.hooks import Hook
 from neuronest.kit.time import utcnow
 from neuronest.llm.client import LLMError
 from neuronest.memory.models import Memory
 from neuronest.memory.service import relevant_entries, store_entry
 from neuronest.orchestration.agents.models import Agent
-from neuronest.orchestration.tasks.events import CONTROL_CHANNEL, publish, publish_status
+from neuronest.orchestration.tasks.events import (
+    CONTROL_CHANNEL,
+    publish,
+    publish_status,
+    task_finished,
+)
 from neuronest.orchestration.tasks.models import Task, TaskStatus
 from neuronest.orchestration.tasks.results import stored_result
 from neuronest.orchestration.tasks.types import REGISTRY
 from neuronest.orchestration.tasks.types.base import TaskFailed, TaskRun
-from neuronest.orchestration.workflows.engine import advance, on_task_finished, sync_workflow
-from neuronest.services import services
+from neuronest.services import Services
 from neuronest.tools.registry import build_tools
 
 log = logging.getLogger(__name__)
 RECALL_LIMIT = 5
 WORKFLOW = "workflow"
+# A worker claimed a `workflow` task: its steps run as child tasks (orchestration.workflows,
+# connected by neuronest.wiring), whose ends move the run on.
+RUN_CLAIMED: Hook[[Services, Task]] = Hook("workflow run claimed")
 
 
-async def run_task(task_id: str, attempt: int) -> None:
-    streamed = Streamed(task_id)
+async def run_task(services: Services, task_id: str, attempt: int) -> None:
+    streamed = Streamed(services, task_id)
     # Listening before the claim: a cancel can only follow a claim it did not prevent.
     with _controlled(task_id, streamed) as control:
         task = await _claim(task_id, attempt)
         if task is None:
             return
-        await publish_status(task)
+        await publish_status(services, task)
         if task.task_type == WORKFLOW:
-            await sync_workflow(task)
-            await advance(task_id)  # steps run as child tasks; their ends move the run on
+            await services.hooks.run(RUN_CLAIMED, services, task)
             return
         try:
-            result = await _supervised(task, control)
+            result = await _supervised(services, task, control)
         except _Cancelled:
             return
         except TimeoutError:
-            await _finish(task, TaskStatus.FAILED, error=f"timed out after {_timeout(task):g} s")
+            await _finish(
+                services, task, TaskStatus.FAILED, error=f"timed out after {_timeout(task):g} s"
+            )
         except TaskFailed as failure:
-            await _finish(task, TaskStatus.FAILED, result=failure.result, error=failure.error)
+            await _finish(
+                services, task, TaskStatus.FAILED, result=failure.result, error=failure.error
+            )
         except (AppError, LLMError) as error:
-            await _finish(task, TaskStatus.FAILED, error=str(error))
+            await _finish(services, task, TaskStatus.FAILED, error=str(error))
         except Exception as error:
             log.exception("task %s failed", task_id)
-            await _finish(task, TaskStatus.FAILED, error=f"internal error ({type(error).__name__})")
+            await _finish(
+                services, task, TaskStatus.FAILED, error=f"internal error ({type(error).__name__})"
+            )
         else:
-            if await _finish(task, TaskStatus.COMPLETED, result=result):
-                await _remember(task, task.result or {})
+            if await _finish(services, task, TaskStatus.COMPLETED, result=result):
+                await _remember(services.settings, task, task.result or {})
 
 
 _claim_row = PreparedUpdate(
@@ -100,19 +114,22 @@ def _timeout(task: Task) -> float:
 class Streamed:
     """The text a task's model has written so far; every piece is published with its offset."""
 
-    def __init__(self, task_id: object) -> None:
+    def __init__(self, services: Services, task_id: object) -> None:
+        self.services = services
         self.task_id = task_id
         self.text = ""
 
     async def add(self, piece: str) -> None:
         offset = len(self.text)
         self.text += piece
-        await publish(self.task_id, {"type": "delta", "text": piece, "offset": offset})
+        await publish(
+            self.services, self.task_id, {"type": "delta", "text": piece, "offset": offset}
+        )
 
     async def snapshot(self) -> None:
         """For a subscriber that joined mid-stream: everything so far, in order with the pieces
         (published from this same loop, so no piece can overtake it)."""
-        await publish(self.task_id, {"type": "snapshot", "text": self.text})
+        await publish(self.services, self.task_id, {"type": "snapshot", "text": self.text})
 
 
 class _Control:
@@ -160,12 +177,12 @@ async def _route_control(subscription: Subscription) -> None:
                     log.exception("snapshot of task %s not published", message.get("task_id"))
 
 
-async def _supervised(task: Task, control: _Control) -> dict[str, Any]:
+async def _supervised(services: Services, task: Task, control: _Control) -> dict[str, Any]:
     """Runs the task's type; a cancel or a lost claim stops it at once."""
     if REGISTRY[task.task_type].instant:
-        return await _execute(task, control.streamed)
-    work = asyncio.create_task(_execute(task, control.streamed))
-    watcher = asyncio.create_task(_watch(task, control))
+        return await _execute(services.settings, task, control.streamed)
+    work = asyncio.create_task(_execute(services.settings, task, control.streamed))
+    watcher = asyncio.create_task(_watch(services.settings, task, control))
     try:
         await asyncio.wait({work, watcher}, return_when=asyncio.FIRST_COMPLETED)
     finally:
@@ -181,10 +198,10 @@ async def _supervised(task: Task, control: _Control) -> dict[str, Any]:
 _beat_row = PreparedUpdate(Task, changes=("heartbeat_at",), where=("id", "status", "worker_id"))
 
 
-async def _watch(task: Task, control: _Control) -> None:
+async def _watch(settings: Settings, task: Task, control: _Control) -> None:
     """Returns once the task is cancelled, or once its heartbeat finds it no longer running
     here (cancelled meanwhile, or given to another worker)."""
-    every = services().settings.task_heartbeat
+    every = settings.task_heartbeat
     while True:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(control.cancelled.wait(), every)
@@ -194,9 +211,8 @@ async def _watch(task: Task, control: _Control) -> None:
             return
 
 
-async def _execute(task: Task, streamed: Streamed) -> dict[str, Any]:
+async def _execute(settings: Settings, task: Task, streamed: Streamed) -> dict[str, Any]:
     task_type = REGISTRY[task.task_type]
-    settings = services().settings
     agent = await Agent.get_or_none(id=task.agent_id) if task.agent_id else None
     memory = await Memory.get_or_none(id=task.memory_id) if task.memory_id else None
     recalled: list[str] = []
@@ -204,7 +220,7 @@ async def _execute(task: Task, streamed: Streamed) -> dict[str, Any]:
         query = " ".join(str(v) for v in task.input_data.values() if isinstance(v, str))
         recalled = [
             f"{entry.role}: {entry.content}"
-            for entry, _ in await relevant_entries(memory, query, RECALL_LIMIT)
+            for entry, _ in await relevant_entries(settings, memory, query, RECALL_LIMIT)
         ]
 
     run = TaskRun(
@@ -232,6 +248,7 @@ _finish_row = PreparedUpdate(
 
 
 async def _finish(
+    services: Services,
     task: Task,
     status: TaskStatus,
     *,
@@ -242,7 +259,7 @@ async def _finish(
     new owner wins), then tells subscribers and a workflow."""
     changes: dict[str, Any] = {
         "status": status,
-        "result": stored_result(result),
+        "result": stored_result(result, services.settings.max_result_bytes),
         "error": error,
         "finished_at": utcnow(),
         "worker_id": None,
@@ -251,11 +268,11 @@ async def _finish(
     if not await _finish_row.count(where, **changes):
         return False
     task.update_from_dict(changes)  # what the row now holds, without reading it back
-    await on_task_finished(task)
+    await task_finished(services, task)
     return True
 
 
-async def _remember(task: Task, result: dict[str, Any]) -> None:
+async def _remember(settings: Settings, task: Task, result: dict[str, Any]) -> None:
     """A task with a memory adds its exchange to it."""
     if task.memory_id is None or not REGISTRY[task.task_type].uses_llm:
         return
@@ -266,10 +283,14 @@ async def _remember(task: Task, result: dict[str, Any]) -> None:
     meta = {"task_id": str(task.id), "task_type": task.task_type}
     try:
         if asked:
-            await store_entry(memory, role="user", content=asked[:100_000], metadata=meta)
+            await store_entry(settings, memory, role="user", content=asked[:100_000], metadata=meta)
         if result.get("text"):
             await store_entry(
-                memory, role="assistant", content=str(result["text"])[:100_000], metadata=meta
+                settings,
+                memory,
+                role="assistant",
+                content=str(result["text"])[:100_000],
+                metadata=meta,
             )
     except Conflict as full:  # the store is at its entry limit: the task's result stands
         log.warning("task %s not remembered: %s", task.id, full.message)

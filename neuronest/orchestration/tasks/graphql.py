@@ -116,6 +116,7 @@ class TaskMutation:
     @strawberry.mutation(description="Answers at once (status created); a worker runs it.")
     async def create_task(self, info: Info[Context, None], input: TaskInput) -> Task:
         row = await service.create_task(
+            info.context.services,
             actor=await info.context.user(),
             task_type=input.task_type,
             input_data=input.input_data,
@@ -128,12 +129,16 @@ class TaskMutation:
 
     @strawberry.mutation(description="Stops the task's work; a finished task is a conflict.")
     async def cancel_task(self, info: Info[Context, None], task_id: strawberry.ID) -> Message:
-        await service.cancel_task(actor=await info.context.user(), task_id=task_id)
+        await service.cancel_task(
+            info.context.services, actor=await info.context.user(), task_id=task_id
+        )
         return Message(message="Task cancelled successfully")
 
     @strawberry.mutation
     async def delete_task(self, info: Info[Context, None], task_id: strawberry.ID) -> Message:
-        await service.delete_task(actor=await info.context.user(), task_id=task_id)
+        await service.delete_task(
+            info.context.services, actor=await info.context.user(), task_id=task_id
+        )
         return Message(message="Task deleted successfully")
 
 
@@ -155,14 +160,14 @@ class TaskSubscription:
                 return
             text = StreamCatchUp(joined_running=row.status == TaskStatus.RUNNING)
             if text.joined_running:
-                await service.request_snapshot(row)
+                await service.request_snapshot(info.context.services, row)
             async for _, event in events:
                 kind = str(event.get("type"))
                 if kind in ("delta", "snapshot"):
                     for piece in text.accept(event):
                         yield TaskUpdate(type="delta", task=Task.of(row), text=piece)
                     if text.waiting:  # the worker may not have heard the first request
-                        await service.request_snapshot(row)
+                        await service.request_snapshot(info.context.services, row)
                     continue
                 row = await service.get_task(actor=actor, task_id=task_id)
                 yield TaskUpdate(

@@ -8,4 +8,4 @@ from neuronest.orchestration.tasks import execution
 
 @job
 async def run_task(ctx: dict[str, Any], task_id: str, attempt: int) -> None:
-    await execution.run_task(task_id, attempt)
+    await execution.run_task(ctx["services"], task_id, attempt)

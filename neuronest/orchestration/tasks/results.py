@@ -5,16 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from neuronest.kit import jsonvalue
-from neuronest.services import services
 
 
-def stored_result(result: dict[str, Any] | None) -> dict[str, Any] | None:
-    """`result` made servable; one over MAX_RESULT_BYTES keeps only the start of its text, with
-    `truncated: true` and a note of the size it had."""
+def stored_result(result: dict[str, Any] | None, limit: int) -> dict[str, Any] | None:
+    """`result` made servable; one over `limit` bytes (MAX_RESULT_BYTES) keeps only the start
+    of its text, with `truncated: true` and a note of the size it had."""
     if result is None:
         return None
     clean: dict[str, Any] = jsonvalue.servable(result)
-    limit = services().settings.max_result_bytes
     used = jsonvalue.size(clean)
     if used <= limit:
         return clean

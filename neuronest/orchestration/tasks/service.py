@@ -7,9 +7,10 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from neuronest.auth.models import User
+from neuronest.config import Settings
 from neuronest.db import changed_rows
 from neuronest.errors import Conflict, Invalid
-from neuronest.jobs.dispatch import ArqDispatcher, Job
+from neuronest.jobs.dispatch import Job
 from neuronest.kit.jsonvalue import input_value
 from neuronest.kit.ownership import filter_uuid, get_owned, newest_first
 from neuronest.kit.pagination import Page
@@ -17,10 +18,11 @@ from neuronest.kit.quota import within_quota
 from neuronest.kit.time import utcnow
 from neuronest.memory.service import get_memory
 from neuronest.orchestration.agents.service import get_agent
-from neuronest.orchestration.tasks.events import control_event
+from neuronest.orchestration.tasks.events import control_event, task_finished
+from neuronest.orchestration.tasks.execution import run_task
 from neuronest.orchestration.tasks.models import FINISHED, UNFINISHED, Task, TaskStatus
 from neuronest.orchestration.tasks.types import REGISTRY
-from neuronest.services import services
+from neuronest.services import Services
 from neuronest.tools.registry import check_tools
 
 
@@ -34,6 +36,7 @@ def check_type(task_type: str) -> str:
 
 
 async def create_task(
+    services: Services,
     *,
     actor: User,
     task_type: str,
@@ -44,14 +47,17 @@ async def create_task(
     agent_id: str | None = None,
 ) -> Task:
     """Stores the task (status `created`) and hands it to a worker."""
-    checked = REGISTRY[check_type(task_type)].validate(input_value(input_data, "input_data"))
+    settings = services.settings
+    checked = REGISTRY[check_type(task_type)].validate(
+        input_value(input_data, "input_data", settings)
+    )
     if context is not None and not isinstance(context, dict):
         raise Invalid("context: must be an object", field="context")
-    input_value(context, "context")
+    input_value(context, "context", settings)
     tool_names = check_tools(tools)
     memory = await get_memory(actor=actor, memory_id=memory_id) if memory_id else None
     agent = await get_agent(actor=actor, agent_id=agent_id) if agent_id else None
-    async with within_tasks_quota(actor):
+    async with within_tasks_quota(settings, actor):
         task = await Task.create(
             user=actor,
             task_type=task_type,
@@ -61,28 +67,30 @@ async def create_task(
             memory_id=memory.id if memory else None,
             agent_id=agent.id if agent else None,
         )
-    await dispatch(task)
+    await dispatch(services, task)
     return task
 
 
-def within_tasks_quota(actor: User) -> AbstractAsyncContextManager[None]:
+def within_tasks_quota(settings: Settings, actor: User) -> AbstractAsyncContextManager[None]:
     """Unfinished tasks a user started (workflow steps count with their run)."""
-    limit = services().settings.max_tasks_in_flight
+    limit = settings.max_tasks_in_flight
     in_flight = Task.filter(user_id=actor.id, status__in=UNFINISHED, parent_id=None).count
     return within_quota(User, actor.id, in_flight, limit, "MAX_TASKS_IN_FLIGHT unfinished tasks")
 
 
-async def dispatch(task: Task, defer_by: float | None = None, here: bool = False) -> None:
-    await dispatch_many([task], defer_by=defer_by, here=here)
+async def dispatch(
+    services: Services, task: Task, defer_by: float | None = None, here: bool = False
+) -> None:
+    await dispatch_many(services, [task], defer_by=defer_by, here=here)
 
 
 async def dispatch_many(
-    tasks: Sequence[Task], defer_by: float | None = None, here: bool = False
+    services: Services, tasks: Sequence[Task], defer_by: float | None = None, here: bool = False
 ) -> None:
     """Queues the tasks, all in one batch. `here`: a worker process also starts them itself at
     once, saving the queue's polling delay; the claim lets only one of the two run each, and the
     queued job is the fallback should this process die."""
-    jobs = services().jobs
+    jobs = services.jobs
     # The job id is the task id: a second delivery of the same attempt is refused by the queue.
     await jobs.enqueue_many(
         [
@@ -95,11 +103,9 @@ async def dispatch_many(
             for task in tasks
         ]
     )
-    if here and not defer_by and services().runs_jobs and isinstance(jobs, ArqDispatcher):
-        from neuronest.orchestration.tasks.execution import run_task
-
+    if here and not defer_by and services.runs_jobs and not jobs.starts_at_once:
         for task in tasks:
-            services().spawn(run_task(str(task.id), task.attempts))
+            services.spawn(run_task(services, str(task.id), task.attempts))
 
 
 async def list_tasks(
@@ -129,16 +135,16 @@ async def get_task(*, actor: User, task_id: str) -> Task:
     return await get_owned(Task, task_id, actor, "Task")
 
 
-async def cancel_task(*, actor: User, task_id: str) -> Task:
+async def cancel_task(services: Services, *, actor: User, task_id: str) -> Task:
     """Stops the task's work promptly; a finished task cannot be cancelled (409)."""
     task = await get_task(actor=actor, task_id=task_id)
-    cancelled = await cancel(task)
+    cancelled = await cancel(services, task)
     if cancelled is None:
         raise Conflict(f"Task is already {task.status}")
     return cancelled
 
 
-async def cancel(task: Task) -> Task | None:
+async def cancel(services: Services, task: Task) -> Task | None:
     """Cancels `task` unless it has finished: one statement changes and returns the row, one
     publish tells its worker to stop and its subscribers the new status. The task as it now is,
     or None when it had already finished."""
@@ -150,21 +156,19 @@ async def cancel(task: Task) -> Task | None:
     )
     if not cancelled:
         return None
-    from neuronest.orchestration.workflows.engine import on_task_finished
-
-    await on_task_finished(cancelled[0], also=[control_event(task.id, "cancel")])
+    await task_finished(services, cancelled[0], also=[control_event(task.id, "cancel")])
     return cancelled[0]
 
 
-async def request_snapshot(task: Task) -> None:
+async def request_snapshot(services: Services, task: Task) -> None:
     """Asks the worker running `task` to publish the text streamed so far."""
-    await services().bus.publish(*control_event(task.id, "snapshot"))
+    await services.bus.publish(*control_event(task.id, "snapshot"))
 
 
-async def delete_task(*, actor: User, task_id: str) -> None:
+async def delete_task(services: Services, *, actor: User, task_id: str) -> None:
     task = await get_task(actor=actor, task_id=task_id)
     if task.status not in FINISHED:
-        await cancel(task)
+        await cancel(services, task)
     for child in await Task.filter(parent_id=task.id):
-        await delete_task(actor=actor, task_id=str(child.id))
+        await delete_task(services, actor=actor, task_id=str(child.id))
     await task.delete()

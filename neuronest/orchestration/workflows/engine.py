@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +26,6 @@ from tortoise.expressions import F
 from tortoise.queryset import QuerySet
 
 from neuronest.db import atomically, changed_rows
-from neuronest.events.bus import Message
 from neuronest.kit.time import utcnow
 from neuronest.orchestration.tasks import events as task_events
 from neuronest.orchestration.tasks.models import FINISHED, Task, TaskStatus
@@ -40,7 +39,7 @@ from neuronest.orchestration.workflows.models import (
     WorkflowStep,
 )
 from neuronest.orchestration.workflows.templates import TemplateError, references, render
-from neuronest.services import services
+from neuronest.services import Services
 
 log = logging.getLogger(__name__)
 RETRY_BACKOFF = 0.5
@@ -166,7 +165,7 @@ _advancing: set[str] = set()
 _again: set[str] = set()
 
 
-async def advance(run_id: str) -> None:
+async def advance(services: Services, run_id: str) -> None:
     """The full pass over a run. Calls for a run this process is already advancing are folded
     into one more pass after the current one."""
     run_id = str(run_id)
@@ -177,14 +176,14 @@ async def advance(run_id: str) -> None:
     try:
         while True:
             _again.discard(run_id)
-            await _advance_once(run_id)
+            await _advance_once(services, run_id)
             if run_id not in _again:
                 return
     finally:
         _advancing.discard(run_id)
 
 
-async def _advance_once(run_id: str) -> None:
+async def _advance_once(services: Services, run_id: str) -> None:
     if not await _running(run_id):
         return
     plan = await plan_of(run_id)
@@ -192,7 +191,7 @@ async def _advance_once(run_id: str) -> None:
         return
     finals_left = await _finals_left(run_id)
     if finals_left is None:
-        await _begin(plan)
+        await _begin(services, plan)
         return
     # Repair: ends that were not handled (their worker died first), steps left unstarted.
     latest, _ = await _latest(run_id)
@@ -203,16 +202,16 @@ async def _advance_once(run_id: str) -> None:
             if _verdict(plan.steps[row.step_id], task) == DONE:
                 done.append(row.step_id)
             else:
-                await step_finished(task)
+                await step_finished(services, task)
         elif row.state == StepProgress.PENDING and row.waiting == 0:
-            await _start_claimed(plan, [row.step_id])
+            await _start_claimed(services, plan, [row.step_id])
     if done:
-        await _steps_done(plan, done)
+        await _steps_done(services, plan, done)
     if finals_left == 0:
-        await _complete_run(plan)
+        await _complete_run(services, plan)
 
 
-async def _begin(plan: Plan) -> None:
+async def _begin(services: Services, plan: Plan) -> None:
     """Creates the run's step rows and starts the steps that wait for nothing. A run that
     began under an earlier version has children already: the rows say what they did."""
     latest, _ = await _latest(plan.run_id)
@@ -243,19 +242,19 @@ async def _begin(plan: Plan) -> None:
         if not began:
             return None  # another pass began it
         await WorkflowStep.bulk_create(rows)
-        return await _create_attempts(plan, [(step_id, 1) for step_id in ready])
+        return await _create_attempts(services, plan, [(step_id, 1) for step_id in ready])
 
     created = await atomically(begin)
     if created is None:
         return
-    await _launch(plan, created, retry=False)
+    await _launch(services, plan, created, retry=False)
     if latest:
         _again.add(plan.run_id)  # one more pass handles what the earlier children did
     if finals_left == 0:
-        await _complete_run(plan)
+        await _complete_run(services, plan)
 
 
-async def step_finished(task: Task) -> None:
+async def step_finished(services: Services, task: Task) -> None:
     """An attempt of a step ended: its run moves on from this step alone."""
     run_id, step_id = str(task.parent_id), str(task.step_id)
     plan = await plan_of(run_id)
@@ -263,13 +262,13 @@ async def step_finished(task: Task) -> None:
         return
     verdict = _verdict(plan.steps[step_id], task)
     if verdict == RETRY:
-        await _retry(plan, step_id, (task.step_attempt or 1) + 1)
+        await _retry(services, plan, step_id, (task.step_attempt or 1) + 1)
     elif verdict == FAILED:
         parent = await Task.get_or_none(id=run_id)
         if parent is not None and parent.status == TaskStatus.RUNNING:
-            await fail_run(parent, f"step {step_id!r} failed: {_reason(task)}")
+            await fail_run(services, parent, f"step {step_id!r} failed: {_reason(task)}")
     else:
-        await _steps_done(plan, [step_id])
+        await _steps_done(services, plan, [step_id])
 
 
 def _reason(task: Task) -> str:
@@ -283,7 +282,7 @@ _counting: set[str] = set()
 COUNT_TRIES = 3
 
 
-async def _steps_done(plan: Plan, step_ids: list[str]) -> None:
+async def _steps_done(services: Services, plan: Plan, step_ids: list[str]) -> None:
     """Ends that arrive while this process is counting others of the same run are counted
     together after it, in one transaction: a wide wave costs a few transactions, not one per
     step (and they do not queue on the same rows)."""
@@ -296,7 +295,7 @@ async def _steps_done(plan: Plan, step_ids: list[str]) -> None:
         while step_ids := list(_done.pop(run_id, {})):
             for attempt in range(1, COUNT_TRIES + 1):
                 try:
-                    await _count_done(plan, step_ids)
+                    await _count_done(services, plan, step_ids)
                     break
                 except OperationalError:  # a deadlock, say; the full pass repairs what is left
                     log.warning("counting steps of run %s failed (try %d)", run_id, attempt)
@@ -306,7 +305,7 @@ async def _steps_done(plan: Plan, step_ids: list[str]) -> None:
         _counting.discard(run_id)
 
 
-async def _count_done(plan: Plan, step_ids: list[str]) -> None:
+async def _count_done(services: Services, plan: Plan, step_ids: list[str]) -> None:
     """Marks the steps done, counts them off their dependents and their run, and creates the
     dependents that now wait for nothing, in one transaction. The rows are locked in order of
     id, the steps' own (started) rows first, then their dependents' (pending) ones, so two
@@ -324,15 +323,15 @@ async def _count_done(plan: Plan, step_ids: list[str]) -> None:
         if finals:
             await WorkflowRun.filter(id=run_id).update(finals_left=F("finals_left") - finals)
             finals_left = await _finals_left(run_id)
-        return await _create_attempts(plan, [(s, 1) for s in ready]), finals_left
+        return await _create_attempts(services, plan, [(s, 1) for s in ready]), finals_left
 
     outcome = await atomically(count)
     if outcome is None:
         return
     created, finals_left = outcome
-    await _launch(plan, created, retry=False)
+    await _launch(services, plan, created, retry=False)
     if finals_left == 0:
-        await _complete_run(plan)
+        await _complete_run(services, plan)
 
 
 async def _mark_done(run_id: str, step_ids: list[str]) -> list[str]:
@@ -385,7 +384,7 @@ async def _locked(rows: QuerySet[WorkflowStep]) -> list[str]:
     return [row.step_id for row in locked]
 
 
-async def _start_claimed(plan: Plan, step_ids: list[str]) -> None:
+async def _start_claimed(services: Services, plan: Plan, step_ids: list[str]) -> None:
     """Starts pending steps that wait for nothing, each claimed once."""
 
     async def start(_: object) -> list[Task]:
@@ -397,22 +396,24 @@ async def _start_claimed(plan: Plan, step_ids: list[str]) -> None:
         await WorkflowStep.filter(run_id=plan.run_id, step_id__in=claimed).update(
             state=StepProgress.STARTED
         )
-        return await _create_attempts(plan, [(s, 1) for s in claimed])
+        return await _create_attempts(services, plan, [(s, 1) for s in claimed])
 
-    await _launch(plan, await atomically(start), retry=False)
+    await _launch(services, plan, await atomically(start), retry=False)
 
 
-async def _retry(plan: Plan, step_id: str, attempt: int) -> None:
+async def _retry(services: Services, plan: Plan, step_id: str, attempt: int) -> None:
     if not await _running(plan.run_id):
         return
     try:
-        created = await _create_attempts(plan, [(step_id, attempt)])
+        created = await _create_attempts(services, plan, [(step_id, attempt)])
     except IntegrityError:
         return  # another scheduler created this attempt first
-    await _launch(plan, created, retry=True)
+    await _launch(services, plan, created, retry=True)
 
 
-async def _create_attempts(plan: Plan, wanted: list[tuple[str, int]]) -> list[Task]:
+async def _create_attempts(
+    services: Services, plan: Plan, wanted: list[tuple[str, int]]
+) -> list[Task]:
     """Creates the attempts `wanted` ((step id, attempt number)) with one INSERT; a step whose
     input cannot be rendered gets a failed attempt saying why."""
     if not wanted:
@@ -422,7 +423,7 @@ async def _create_attempts(plan: Plan, wanted: list[tuple[str, int]]) -> list[Ta
     if read:
         latest, _ = await _latest(plan.run_id, read)
         records = {step_id: _record(latest.get(step_id)) for step_id in read}
-    limit = services().settings.max_rendered_input_bytes
+    limit = services.settings.max_rendered_input_bytes
     now = utcnow()
     tasks = []
     for step_id, attempt in wanted:
@@ -457,29 +458,29 @@ async def _create_attempts(plan: Plan, wanted: list[tuple[str, int]]) -> list[Ta
     return tasks
 
 
-async def _launch(plan: Plan, tasks: list[Task], *, retry: bool) -> None:
+async def _launch(services: Services, plan: Plan, tasks: list[Task], *, retry: bool) -> None:
     """Announces and queues attempts just created, all at once."""
     if not tasks:
         return
-    await services().bus.publish_many(
+    await services.bus.publish_many(
         [task_events.step_event(plan.run_id, str(t.step_id), str(t.status)) for t in tasks]
     )
     if not await _running(plan.run_id):
         # The run ended while they were created: its cancel may not have seen them.
         for task in tasks:
-            await cancel(task)
+            await cancel(services, task)
         return
     queued = [task for task in tasks if task.status == TaskStatus.CREATED]
     if queued:
         attempt = queued[0].step_attempt or 1
         backoff = RETRY_BACKOFF * 2 ** (attempt - 2) if retry else None
-        await dispatch_many(queued, defer_by=backoff, here=True)
+        await dispatch_many(services, queued, defer_by=backoff, here=True)
     for task in tasks:
         if task.status == TaskStatus.FAILED:
-            await step_finished(task)
+            await step_finished(services, task)
 
 
-async def _complete_run(plan: Plan) -> None:
+async def _complete_run(services: Services, plan: Plan) -> None:
     if not await _running(plan.run_id):
         return
     states = await step_states(plan.run)
@@ -491,7 +492,7 @@ async def _complete_run(plan: Plan) -> None:
         if len(finals) == 1
         else "\n\n".join(f"{step_id}: {body}" for step_id, body in zip(finals, texts, strict=True))
     )
-    result = stored_result({"steps": results, "text": text})
+    result = stored_result({"steps": results, "text": text}, services.settings.max_result_bytes)
     completed = await changed_rows(
         Task,
         Task.filter(id=plan.run_id, status=TaskStatus.RUNNING).update(
@@ -499,10 +500,10 @@ async def _complete_run(plan: Plan) -> None:
         ),
     )
     if completed:
-        await _run_ended(completed[0])
+        await _run_ended(services, completed[0])
 
 
-async def fail_run(parent: Task, error: str) -> None:
+async def fail_run(services: Services, parent: Task, error: str) -> None:
     failed = await changed_rows(
         Task,
         Task.filter(id=parent.id, status=TaskStatus.RUNNING).update(
@@ -510,18 +511,18 @@ async def fail_run(parent: Task, error: str) -> None:
         ),
     )
     if failed:
-        await cancel_steps(parent)
-        await _run_ended(failed[0])
+        await cancel_steps(services, parent)
+        await _run_ended(services, failed[0])
 
 
-async def cancel_steps(parent: Task) -> None:
+async def cancel_steps(services: Services, parent: Task) -> None:
     for child in await Task.filter(parent_id=parent.id).exclude(status__in=FINISHED):
-        await cancel(child)
+        await cancel(services, child)
 
 
-async def _run_ended(parent: Task) -> None:
+async def _run_ended(services: Services, parent: Task) -> None:
     """`parent`, the run's row as it now is, has ended: its event, its workflow, its rows."""
-    await on_task_finished(parent)
+    await task_events.task_finished(services, parent)
     await _forget(str(parent.id))
 
 
@@ -540,22 +541,23 @@ async def sync_workflow(parent: Task) -> None:
         )
 
 
-async def on_task_finished(task: Task, also: Sequence[tuple[str, Message]] = ()) -> None:
-    """Called whenever any task ends, with its row as it now is. Its status event goes out in
-    one round trip with `also` and, for a step, its run's step event; a step's end moves its
-    workflow on."""
-    step = task.parent_id is not None and task.step_id is not None
-    events = [*also, task_events.status_event(task)]
-    if step:
-        events.append(task_events.step_event(task.parent_id, str(task.step_id), str(task.status)))
-    await services().bus.publish_many(events)
-    if not step:
+async def on_task_finished(services: Services, task: Task) -> None:
+    """Whenever any task ends (tasks.TASK_FINISHED), with its row as it now is: a step's end
+    moves its workflow on; a run's end shows on its workflow (a cancelled run's steps stop)."""
+    if task.parent_id is None or task.step_id is None:
         if task.task_type == "workflow":
             if task.status == TaskStatus.CANCELLED:
-                await cancel_steps(task)
+                await cancel_steps(services, task)
                 await _forget(str(task.id))
             await sync_workflow(task)
         return
     # Right here rather than as a job: one queue hop less per step. A crash in between is
     # repaired by the reconciler, which advances runs that stopped moving.
-    await step_finished(task)
+    await step_finished(services, task)
+
+
+async def start_run(services: Services, run: Task) -> None:
+    """A worker claimed a `workflow` task (tasks.RUN_CLAIMED): its steps run as child tasks,
+    whose ends move the run on."""
+    await sync_workflow(run)
+    await advance(services, str(run.id))

@@ -116,6 +116,7 @@ class WorkflowMutation:
     @strawberry.mutation
     async def create_workflow(self, info: Info[Context, None], input: WorkflowInput) -> Workflow:
         row = await service.create_workflow(
+            info.context.services,
             actor=await info.context.user(),
             name=input.name,
             description=input.description,
@@ -128,6 +129,7 @@ class WorkflowMutation:
         self, info: Info[Context, None], workflow_id: strawberry.ID, input: WorkflowUpdateInput
     ) -> Workflow:
         row = await service.update_workflow(
+            info.context.services,
             actor=await info.context.user(),
             workflow_id=workflow_id,
             name=input.name,
@@ -150,6 +152,9 @@ class WorkflowMutation:
         self, info: Info[Context, None], workflow_id: strawberry.ID, variables: JSON
     ) -> Task:
         task = await service.execute_workflow(
-            actor=await info.context.user(), workflow_id=workflow_id, variables=variables
+            info.context.services,
+            actor=await info.context.user(),
+            workflow_id=workflow_id,
+            variables=variables,
         )
         return Task.of(task)

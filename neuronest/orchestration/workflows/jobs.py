@@ -8,4 +8,4 @@ from neuronest.orchestration.workflows import engine
 
 @job
 async def advance_workflow(ctx: dict[str, Any], run_id: str) -> None:
-    await engine.advance(run_id)
+    await engine.advance(ctx["services"], run_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from neuronest.auth.models import User
+from neuronest.config import Settings
 from neuronest.errors import Invalid
 from neuronest.kit.jsonvalue import input_value
 from neuronest.kit.ownership import get_owned, newest_first
@@ -16,15 +17,17 @@ from neuronest.orchestration.workflows.engine import StepState, step_states
 from neuronest.orchestration.workflows.models import Workflow, WorkflowRun
 from neuronest.orchestration.workflows.templates import TemplateError, references, render
 from neuronest.orchestration.workflows.validation import check_steps, required_variables
-from neuronest.services import services
+from neuronest.services import Services
 
 
-async def create_workflow(*, actor: User, name: str, description: str = "", steps: Any) -> Workflow:
+async def create_workflow(
+    services: Services, *, actor: User, name: str, description: str = "", steps: Any
+) -> Workflow:
     return await Workflow.create(
         user=actor,
         name=check_name(name),
         description=description,
-        steps=await check_steps(input_value(steps, "steps"), actor),
+        steps=await check_steps(input_value(steps, "steps", services.settings), actor),
     )
 
 
@@ -37,6 +40,7 @@ async def get_workflow(*, actor: User, workflow_id: str) -> Workflow:
 
 
 async def update_workflow(
+    services: Services,
     *,
     actor: User,
     workflow_id: str,
@@ -51,7 +55,7 @@ async def update_workflow(
     if description is not None:
         workflow.description = description
     if steps is not None:
-        workflow.steps = await check_steps(input_value(steps, "steps"), actor)
+        workflow.steps = await check_steps(input_value(steps, "steps", services.settings), actor)
     await workflow.save()
     return workflow
 
@@ -61,12 +65,14 @@ async def delete_workflow(*, actor: User, workflow_id: str) -> None:
     await workflow.delete()
 
 
-async def execute_workflow(*, actor: User, workflow_id: str, variables: Any) -> Task:
+async def execute_workflow(
+    services: Services, *, actor: User, workflow_id: str, variables: Any
+) -> Task:
     """Checks the run's variables, then hands a `workflow` task to the workers."""
     workflow = await get_workflow(actor=actor, workflow_id=workflow_id)
     if not isinstance(variables, dict):
         raise Invalid("variables: must be an object", field="variables")
-    input_value(variables, "variables")
+    input_value(variables, "variables", services.settings)
     missing = [name for name in required_variables(workflow.steps) if name not in variables]
     if missing:
         raise Invalid(
@@ -74,8 +80,8 @@ async def execute_workflow(*, actor: User, workflow_id: str, variables: Any) -> 
             f"{', '.join('${' + name + '}' for name in missing)})",
             field="variables",
         )
-    _check_rendered_sizes(workflow.steps, variables)
-    async with within_tasks_quota(actor):
+    _check_rendered_sizes(services.settings, workflow.steps, variables)
+    async with within_tasks_quota(services.settings, actor):
         task = await Task.create(
             user=actor,
             task_type="workflow",
@@ -89,13 +95,15 @@ async def execute_workflow(*, actor: User, workflow_id: str, variables: Any) -> 
     await Workflow.filter(id=workflow.id).update(
         latest_run_id=task.id, status="created", result=None
     )
-    await dispatch(task)
+    await dispatch(services, task)
     return task
 
 
-def _check_rendered_sizes(steps: list[dict[str, Any]], variables: dict[str, Any]) -> None:
+def _check_rendered_sizes(
+    settings: Settings, steps: list[dict[str, Any]], variables: dict[str, Any]
+) -> None:
     """Steps that use only run variables are rendered now: too big an input is a 422 at once."""
-    limit = services().settings.max_rendered_input_bytes
+    limit = settings.max_rendered_input_bytes
     ids = {step["id"] for step in steps}
     for step in steps:
         value = step.get("input_data", {})

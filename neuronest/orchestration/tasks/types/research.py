@@ -14,7 +14,12 @@ PURPOSE = (
 
 async def run(task: TaskRun) -> dict[str, Any]:
     query = task.input["query"]
-    sources = await search_sources(query, user_id=str(task.task.user_id), memory=task.memory)  # type: ignore[attr-defined]
+    sources = await search_sources(
+        query,
+        settings=task.settings,
+        user_id=str(task.task.user_id),  # type: ignore[attr-defined]
+        memory=task.memory,
+    )
     listing = "\n\n".join(
         f"[{n}] {source.title}\n{source.excerpt}" for n, source in enumerate(sources, 1)
     )
