@@ -11,7 +11,8 @@ import strawberry
 from strawberry.schema.config import StrawberryConfig
 
 from neuronest.graphql.flat import FlatListExecution
-from neuronest.graphql.scalars import SCALARS
+from neuronest.config import Settings
+from neuronest.graphql.scalars import scalars
 from neuronest.kit.time import iso
 from neuronest.runtimes.graphql import RuntimeLog
 
@@ -53,7 +54,7 @@ class Counting(FlatListExecution):
         return parts
 
 
-CONFIG = StrawberryConfig(scalar_map=SCALARS)
+CONFIG = StrawberryConfig(scalar_map=scalars(Settings()))
 FAST = strawberry.Schema(query=Query, execution_context_class=Counting, config=CONFIG)
 PLAIN = strawberry.Schema(query=Query, config=CONFIG)
 

@@ -173,7 +173,7 @@ async def test_the_queue_depth_counts_waiting_jobs_by_kind() -> None:
 async def test_the_in_process_queue_depth_counts_deferred_jobs_until_they_start() -> None:
     calls.clear()
     gate.set()
-    dispatcher = InProcessDispatcher()
+    dispatcher = InProcessDispatcher(JOBS, {})
     await dispatcher.enqueue_many(
         [
             Job("record_for_test", ("soon",), defer_by=0.05),
