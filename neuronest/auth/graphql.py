@@ -4,11 +4,12 @@ from collections.abc import AsyncGenerator
 from datetime import datetime
 
 import strawberry
+from pydantic import BaseModel, Field
 from strawberry.types import Info
 
 from neuronest.auth import service
-from neuronest.auth.models import User as UserRow
 from neuronest.graphql.context import Context
+from neuronest.graphql.shapes import Id, Shape
 from neuronest.graphql.types import Message
 
 # Each hashes a password or sends a mail: a document may hold only one of them.
@@ -17,74 +18,69 @@ EXPENSIVE_MUTATIONS = frozenset(
 )
 
 
-@strawberry.type
-class User:
-    id: strawberry.ID
+class UserSummary(Shape):
+    """A user as a token shows it (REST's `user` of register and login)."""
+
+    id: Id
     email: str
     name: str
     is_active: bool
+
+
+@strawberry.pydantic.type
+class User(UserSummary):
     created_at: datetime
 
-    @classmethod
-    def of(cls, row: UserRow) -> User:
-        return cls(
-            id=strawberry.ID(str(row.id)),
-            email=row.email,
-            name=row.name,
-            is_active=row.is_active,
-            created_at=row.created_at,
-        )
 
+class Token(Shape):
+    """What register and login answer in REST: the token, its user in summary."""
 
-@strawberry.type
-class AuthPayload:
     access_token: str
     token_type: str
     expires_in: int
+    user: UserSummary
+
+
+@strawberry.pydantic.type
+class AuthPayload(Token):
     user: User
 
-    @classmethod
-    def of(cls, issued: service.IssuedToken) -> AuthPayload:
-        return cls(
-            access_token=issued.access_token,
-            token_type=issued.token_type,
-            expires_in=issued.expires_in,
-            user=User.of(issued.user),
-        )
+
+@strawberry.pydantic.input
+class RegisterInput(BaseModel):
+    email: str = Field(examples=["user@example.com"])
+    # Documented in REST's OpenAPI alone: the GraphQL schema describes no input field here.
+    password: str = Field(
+        examples=["password123"], json_schema_extra={"description": "8 to 72 bytes"}
+    )
+    name: str = Field("", examples=["John Doe"])
 
 
-@strawberry.input
-class RegisterInput:
-    email: str
-    password: str
-    name: str = ""
-
-
-@strawberry.input
-class LoginInput:
+@strawberry.pydantic.input
+class LoginInput(BaseModel):
     email: str
     password: str
 
 
-@strawberry.input
-class UpdateMeInput:
+@strawberry.pydantic.input
+class UpdateMeInput(BaseModel):
     name: str | None = None
     email: str | None = None
 
 
-@strawberry.input
-class ChangePasswordInput:
+@strawberry.pydantic.input
+class ChangePasswordInput(BaseModel):
     current_password: str
     new_password: str
 
 
-@strawberry.input
-class ForgotPasswordInput:
+@strawberry.pydantic.input
+class ForgotPasswordInput(BaseModel):
     email: str
 
 
-@strawberry.input
-class ResetPasswordInput:
+@strawberry.pydantic.input
+class ResetPasswordInput(BaseModel):
     token: str
     new_password: str
 

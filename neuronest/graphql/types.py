@@ -8,8 +8,8 @@ from neuronest.graphql.shapes import Id, Shape
 from neuronest.kit.pagination import DEFAULT_LIMIT, Page
 
 
-@strawberry.type
-class Message:
+@strawberry.pydantic.type
+class Message(Shape):
     message: str
 
 

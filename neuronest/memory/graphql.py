@@ -1,53 +1,51 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated, Any
 
 import strawberry
+from pydantic import BaseModel, Field
 from strawberry.types import Info
 
 from neuronest.graphql.context import Context
 from neuronest.graphql.scalars import JSON
+from neuronest.graphql.shapes import Id, Shape
 from neuronest.graphql.types import Collection, Message, page
 from neuronest.memory import service
-from neuronest.memory.models import MemoryEntry as EntryRow
 
 
-@strawberry.type
-class MemoryEntry:
-    id: strawberry.ID
-    memory_id: strawberry.ID
+@strawberry.pydantic.type
+class MemoryEntry(Shape):
+    id: Id
+    memory_id: Id
     role: str
     content: str
-    metadata: JSON
+    # Always an object (the service refuses others): REST documents it as one.
+    metadata: Annotated[dict[str, Any], strawberry.field(graphql_type=JSON)]
     created_at: datetime
 
-    @classmethod
-    def of(cls, row: EntryRow) -> MemoryEntry:
-        return cls(
-            id=strawberry.ID(str(row.id)),
-            memory_id=strawberry.ID(str(row.memory_id)),  # type: ignore[attr-defined]
-            role=row.role,
-            content=row.content,
-            metadata=JSON(row.metadata),
-            created_at=row.created_at,
-        )
 
-
-@strawberry.type
+@strawberry.pydantic.type
 class Memory(Collection):
     pass
 
 
-@strawberry.input
-class MemoryInput:
+@strawberry.pydantic.input
+class MemoryInput(BaseModel):
     name: str
     description: str = ""
 
 
-@strawberry.input
-class MemoryEntryInput:
-    role: str = strawberry.field(description="user, assistant, system or note")
+class MemoryEntryFields(BaseModel):
+    """An entry's fields as both APIs take them; `metadata` differs (see below)."""
+
+    role: str = Field(description="user, assistant, system or note")
     content: str
+
+
+@strawberry.pydantic.input
+class MemoryEntryInput(MemoryEntryFields):
+    # Any JSON value: the service refuses one that is not an object, with the field named.
     metadata: JSON | None = None
 
 

@@ -1,78 +1,35 @@
 from __future__ import annotations
 
-from datetime import datetime
-
-from pydantic import BaseModel, Field
-
+from neuronest.auth.graphql import (
+    ChangePasswordInput,
+    ForgotPasswordInput,
+    LoginInput,
+    RegisterInput,
+    ResetPasswordInput,
+    Token,
+    UpdateMeInput,
+    User,
+)
+from neuronest.graphql.shapes import selection
+from neuronest.graphql.types import Message
 from neuronest.rest.shim import Route
 
+# The name the other routers import it by.
+MessageOut = Message
 
-class RegisterBody(BaseModel):
-    email: str = Field(examples=["user@example.com"])
-    password: str = Field(examples=["password123"], description="8 to 72 bytes")
-    name: str = Field("", examples=["John Doe"])
-
-
-class LoginBody(BaseModel):
-    email: str
-    password: str
-
-
-class UpdateMeBody(BaseModel):
-    name: str | None = None
-    email: str | None = None
-
-
-class ChangePasswordBody(BaseModel):
-    current_password: str
-    new_password: str
-
-
-class ForgotPasswordBody(BaseModel):
-    email: str
-
-
-class ResetPasswordBody(BaseModel):
-    token: str
-    new_password: str
-
-
-class UserOut(BaseModel):
-    id: str
-    email: str
-    name: str
-    is_active: bool
-
-
-class MeOut(UserOut):
-    created_at: datetime
-
-
-class TokenOut(BaseModel):
-    access_token: str
-    token_type: str
-    expires_in: int
-    user: UserOut
-
-
-class MessageOut(BaseModel):
-    message: str
-
-
-TOKEN = "access_token: accessToken token_type: tokenType expires_in: expiresIn"
-USER = "id email name is_active: isActive"
-ME = f"{USER} created_at: createdAt"
+TOKEN = selection(Token)
+ME = selection(User)
+MESSAGE = selection(Message)
 
 ROUTES = [
     Route(
         "POST",
         "/api/auth/register",
         "Register a new user",
-        f"mutation($input: RegisterInput!) {{ result: register(input: $input) "
-        f"{{ {TOKEN} user {{ {USER} }} }} }}",
-        TokenOut,
+        f"mutation($input: RegisterInput!) {{ result: register(input: $input) {{ {TOKEN} }} }}",
+        Token,
         status=201,
-        body=RegisterBody,
+        body=RegisterInput,
         public=True,
         errors=(409, 422, 429),
     ),
@@ -80,21 +37,20 @@ ROUTES = [
         "POST",
         "/api/auth/login",
         "Login",
-        f"mutation($input: LoginInput!) {{ result: login(input: $input) "
-        f"{{ {TOKEN} user {{ {USER} }} }} }}",
-        TokenOut,
-        body=LoginBody,
+        f"mutation($input: LoginInput!) {{ result: login(input: $input) {{ {TOKEN} }} }}",
+        Token,
+        body=LoginInput,
         public=True,
         errors=(401, 403, 422, 429),
     ),
-    Route("GET", "/api/auth/me", "Get current user", f"{{ result: me {{ {ME} }} }}", MeOut),
+    Route("GET", "/api/auth/me", "Get current user", f"{{ result: me {{ {ME} }} }}", User),
     Route(
         "PUT",
         "/api/auth/me",
         "Update user profile",
         f"mutation($input: UpdateMeInput!) {{ result: updateMe(input: $input) {{ {ME} }} }}",
-        MeOut,
-        body=UpdateMeBody,
+        User,
+        body=UpdateMeInput,
         errors=(409, 422),
     ),
     Route(
@@ -102,18 +58,18 @@ ROUTES = [
         "/api/auth/change-password",
         "Change password (revokes every earlier token)",
         "mutation($input: ChangePasswordInput!) "
-        "{ result: changePassword(input: $input) { message } }",
-        MessageOut,
-        body=ChangePasswordBody,
+        f"{{ result: changePassword(input: $input) {{ {MESSAGE} }} }}",
+        Message,
+        body=ChangePasswordInput,
     ),
     Route(
         "POST",
         "/api/auth/forgot-password",
         "Forgot password",
         "mutation($input: ForgotPasswordInput!) "
-        "{ result: forgotPassword(input: $input) { message } }",
-        MessageOut,
-        body=ForgotPasswordBody,
+        f"{{ result: forgotPassword(input: $input) {{ {MESSAGE} }} }}",
+        Message,
+        body=ForgotPasswordInput,
         public=True,
         errors=(422, 429),
     ),
@@ -122,17 +78,17 @@ ROUTES = [
         "/api/auth/reset-password",
         "Reset password with a mailed token (revokes every earlier token)",
         "mutation($input: ResetPasswordInput!) "
-        "{ result: resetPassword(input: $input) { message } }",
-        MessageOut,
-        body=ResetPasswordBody,
+        f"{{ result: resetPassword(input: $input) {{ {MESSAGE} }} }}",
+        Message,
+        body=ResetPasswordInput,
         public=True,
     ),
     Route(
         "POST",
         "/api/auth/logout",
         "Logout (revokes this token)",
-        "mutation { result: logout { message } }",
-        MessageOut,
+        f"mutation {{ result: logout {{ {MESSAGE} }} }}",
+        Message,
         errors=(),
     ),
 ]

@@ -1,45 +1,21 @@
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
-
-from neuronest.rest.auth import MessageOut
+from neuronest.graphql.shapes import selection
+from neuronest.graphql.types import Message
+from neuronest.memory.graphql import Memory, MemoryEntry, MemoryEntryFields, MemoryInput
 from neuronest.rest.shim import PAGE, QueryParam, Route
 
 
-class MemoryBody(BaseModel):
-    name: str
-    description: str = ""
-
-
-class EntryBody(BaseModel):
-    role: str
-    content: str
+class EntryBody(MemoryEntryFields):
+    # An object or nothing: REST refuses anything else before GraphQL sees it.
     metadata: dict[str, Any] | None = None
 
 
-class MemoryOut(BaseModel):
-    id: str
-    user_id: str
-    name: str
-    description: str
-    created_at: datetime
-    updated_at: datetime
-
-
-class EntryOut(BaseModel):
-    id: str
-    memory_id: str
-    role: str
-    content: str
-    metadata: dict[str, Any]
-    created_at: datetime
-
-
-MEMORY = "id user_id: userId name description created_at: createdAt updated_at: updatedAt"
-ENTRY = "id memory_id: memoryId role content metadata created_at: createdAt"
+MEMORY = selection(Memory)
+ENTRY = selection(MemoryEntry)
+MESSAGE = selection(Message)
 
 ROUTES = [
     Route(
@@ -47,9 +23,9 @@ ROUTES = [
         "/api/memories",
         "Create a memory store",
         f"mutation($input: MemoryInput!) {{ result: createMemory(input: $input) {{ {MEMORY} }} }}",
-        MemoryOut,
+        Memory,
         status=201,
-        body=MemoryBody,
+        body=MemoryInput,
         errors=(409, 422),
     ),
     Route(
@@ -58,7 +34,7 @@ ROUTES = [
         "List memory stores (newest first)",
         "query($limit: Int, $offset: Int) "
         f"{{ result: memories(limit: $limit, offset: $offset) {{ {MEMORY} }} }}",
-        list[MemoryOut],
+        list[Memory],
         query=PAGE,
     ),
     Route(
@@ -66,15 +42,15 @@ ROUTES = [
         "/api/memories/{memory_id}",
         "Get a memory store",
         f"query($memoryId: ID!) {{ result: memory(memoryId: $memoryId) {{ {MEMORY} }} }}",
-        MemoryOut,
+        Memory,
         errors=(404,),
     ),
     Route(
         "DELETE",
         "/api/memories/{memory_id}",
         "Delete a memory store and its entries",
-        "mutation($memoryId: ID!) { result: deleteMemory(memoryId: $memoryId) { message } }",
-        MessageOut,
+        f"mutation($memoryId: ID!) {{ result: deleteMemory(memoryId: $memoryId) {{ {MESSAGE} }} }}",
+        Message,
         errors=(404,),
     ),
     Route(
@@ -83,7 +59,7 @@ ROUTES = [
         "Add an entry (role: user, assistant, system or note)",
         "mutation($memoryId: ID!, $input: MemoryEntryInput!) "
         f"{{ result: addMemoryEntry(memoryId: $memoryId, input: $input) {{ {ENTRY} }} }}",
-        EntryOut,
+        MemoryEntry,
         status=201,
         body=EntryBody,
         errors=(404, 409, 422),
@@ -95,7 +71,7 @@ ROUTES = [
         "query($memoryId: ID!, $limit: Int, $offset: Int) "
         "{ result: memoryEntries(memoryId: $memoryId, limit: $limit, offset: $offset) "
         f"{{ {ENTRY} }} }}",
-        list[EntryOut],
+        list[MemoryEntry],
         query=PAGE,
         errors=(404, 422),
     ),
@@ -105,7 +81,7 @@ ROUTES = [
         "Search entries by relevance (best first)",
         "query($memoryId: ID!, $q: String!, $limit: Int) "
         f"{{ result: searchMemory(memoryId: $memoryId, query: $q, limit: $limit) {{ {ENTRY} }} }}",
-        list[EntryOut],
+        list[MemoryEntry],
         query=(QueryParam("q", str, ..., "what to look for"), QueryParam("limit", int, 5)),
         errors=(404, 422),
         operation_id="searchMemory",

@@ -10,8 +10,8 @@ import pytest
 import strawberry
 from strawberry.schema.config import StrawberryConfig
 
-from neuronest.graphql.flat import FlatListExecution
 from neuronest.config import Settings
+from neuronest.graphql.flat import FlatListExecution
 from neuronest.graphql.scalars import scalars
 from neuronest.kit.time import iso
 from neuronest.runtimes.graphql import RuntimeLog

@@ -108,26 +108,26 @@ async def test_register_log_in_and_work_with_projects(stack: Stack, generated: A
     async with client.Client(base_url=stack.url, raise_on_unexpected_status=True) as anonymous:
         registered = await register.asyncio_detailed(
             client=anonymous,
-            body=models.RegisterBody(email=email, password=PASSWORD, name="Generated Client"),
+            body=models.RegisterInput(email=email, password=PASSWORD, name="Generated Client"),
         )
         assert registered.status_code == HTTPStatus.CREATED
-        assert isinstance(registered.parsed, models.TokenOut)
+        assert isinstance(registered.parsed, models.Token)
         assert registered.parsed.token_type == "bearer"
-        assert isinstance(registered.parsed.user, models.UserOut)
+        assert isinstance(registered.parsed.user, models.UserSummary)
         assert registered.parsed.user.email == email
 
         wrong = await login.asyncio_detailed(
-            client=anonymous, body=models.LoginBody(email=email, password="not-the-password")
+            client=anonymous, body=models.LoginInput(email=email, password="not-the-password")
         )
         assert wrong.status_code == HTTPStatus.UNAUTHORIZED
         assert isinstance(wrong.parsed, models.ErrorBody)
         assert isinstance(wrong.parsed.detail, str) and wrong.parsed.detail
 
         logged_in = await login.asyncio_detailed(
-            client=anonymous, body=models.LoginBody(email=email, password=PASSWORD)
+            client=anonymous, body=models.LoginInput(email=email, password=PASSWORD)
         )
         assert logged_in.status_code == HTTPStatus.OK
-        assert isinstance(logged_in.parsed, models.TokenOut)
+        assert isinstance(logged_in.parsed, models.Token)
         token = logged_in.parsed.access_token
 
     async with client.AuthenticatedClient(
@@ -142,7 +142,7 @@ async def test_register_log_in_and_work_with_projects(stack: Stack, generated: A
     ) as user:
         me = await get_me.asyncio_detailed(client=user)
         assert me.status_code == HTTPStatus.OK
-        assert isinstance(me.parsed, models.MeOut)
+        assert isinstance(me.parsed, models.User)
         assert me.parsed.email == email
         assert me.parsed.name == "Generated Client"
         assert me.parsed.is_active is True
