@@ -5,6 +5,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field, RootModel
 
+from neuronest.graphql.shapes import selection
+from neuronest.orchestration.tasks.graphql import Task, TaskInput
 from neuronest.rest.auth import MessageOut
 from neuronest.rest.shim import PAGE, QueryParam, Route, build_router
 
@@ -32,36 +34,6 @@ class AgentOut(BaseModel):
     description: str
     capabilities: list[str]
     configuration: dict[str, Any]
-    created_at: datetime
-    updated_at: datetime
-
-
-class TaskBody(BaseModel):
-    task_type: str = Field(examples=["text_generation"])
-    input_data: dict[str, Any] = Field(examples=[{"prompt": "Write a poem about AI"}])
-    context: dict[str, Any] | None = None
-    tools: list[str] | None = None
-    memory_id: str | None = None
-    agent_id: str | None = None
-
-
-class TaskOut(BaseModel):
-    id: str
-    user_id: str
-    task_type: str
-    input_data: dict[str, Any]
-    context: dict[str, Any]
-    tools: list[str] | None
-    memory_id: str | None
-    agent_id: str | None
-    status: str
-    result: dict[str, Any] | None
-    error: str | None
-    parent_id: str | None
-    step_id: str | None
-    attempts: int
-    started_at: datetime | None
-    finished_at: datetime | None
     created_at: datetime
     updated_at: datetime
 
@@ -106,12 +78,7 @@ AGENT = (
     "id user_id: userId name description capabilities configuration "
     "created_at: createdAt updated_at: updatedAt"
 )
-TASK = (
-    "id user_id: userId task_type: taskType input_data: inputData context tools "
-    "memory_id: memoryId agent_id: agentId status result error parent_id: parentId "
-    "step_id: stepId attempts started_at: startedAt finished_at: finishedAt "
-    "created_at: createdAt updated_at: updatedAt"
-)
+TASK = selection(Task)
 
 ROUTES = [
     Route(
@@ -119,9 +86,9 @@ ROUTES = [
         "/api/orchestration/tasks",
         "Create a task (a worker runs it; status `created` at first)",
         f"mutation($input: TaskInput!) {{ result: createTask(input: $input) {{ {TASK} }} }}",
-        TaskOut,
+        Task,
         status=201,
-        body=TaskBody,
+        body=TaskInput,
         errors=(404, 409, 422),
     ),
     Route(
@@ -131,7 +98,7 @@ ROUTES = [
         "query($taskType: String, $status: String, $agentId: ID, $limit: Int, $offset: Int) "
         "{ result: tasks(taskType: $taskType, status: $status, agentId: $agentId, "
         f"limit: $limit, offset: $offset) {{ {TASK} }} }}",
-        list[TaskOut],
+        list[Task],
         query=(QueryParam("task_type"), QueryParam("status"), QueryParam("agent_id"), *PAGE),
     ),
     Route(
@@ -139,7 +106,7 @@ ROUTES = [
         "/api/orchestration/tasks/{task_id}",
         "Get a task",
         f"query($taskId: ID!) {{ result: task(taskId: $taskId) {{ {TASK} }} }}",
-        TaskOut,
+        Task,
         errors=(404,),
     ),
     Route(
@@ -258,7 +225,7 @@ ROUTES += [
         "mutation($workflowId: ID!, $variables: JSON!) "
         "{ result: executeWorkflow(workflowId: $workflowId, variables: $variables) "
         f"{{ {TASK} }} }}",
-        TaskOut,
+        Task,
         status=201,
         body=RunVariables,
         body_variable="variables",

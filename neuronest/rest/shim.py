@@ -24,6 +24,7 @@ from neuronest.errors import CODE_TO_ERROR, INTERNAL_CODE
 from neuronest.graphql.context import Context
 from neuronest.graphql.errors import VALIDATION_CODE
 from neuronest.graphql.schema import prepare, schema
+from neuronest.graphql.shapes import camel, graphql_input, rest_pruner
 from neuronest.kit import jsonvalue
 
 
@@ -61,11 +62,6 @@ PAGE = (
     QueryParam("limit", int, 100, "at most 1000"),
     QueryParam("offset", int, 0),
 )
-
-
-def camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
 
 
 # Declares bearer auth in the OpenAPI document (Swagger UI's "Authorize", generated clients). It
@@ -121,6 +117,7 @@ def _endpoint(route: Route) -> Callable[..., Awaitable[JSONResponse]]:
     # each call then runs this document (the schema's extensions know it by its text).
     prepare(route.operation)
     path_params = re.findall(r"{(\w+)(?::\w+)?}", route.path)
+    prune = rest_pruner(route.response)
 
     async def endpoint(request: Request, **params: Any) -> JSONResponse:
         variables: dict[str, Any] = {}
@@ -133,15 +130,15 @@ def _endpoint(route: Route) -> Callable[..., Awaitable[JSONResponse]]:
         if isinstance(body, RootModel):  # a free-form object, passed on as it is
             variables[route.body_variable] = body.root
         elif isinstance(body, BaseModel):
-            raw = body.model_dump(exclude_unset=True)
-            variables[route.body_variable] = {camel(key): value for key, value in raw.items()}
+            variables[route.body_variable] = graphql_input(body)
         result = await schema.execute(
             route.operation, variable_values=variables, context_value=Context(request)
         )
         if result.errors:
             return _error_response(result.errors[0])
         assert result.data is not None
-        return JSONResponse(result.data["result"], status_code=route.status)
+        data = result.data["result"]
+        return JSONResponse(data if prune is None else prune(data), status_code=route.status)
 
     parameters = [
         inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Request)
