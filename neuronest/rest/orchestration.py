@@ -6,36 +6,10 @@ from typing import Any
 from pydantic import BaseModel, Field, RootModel
 
 from neuronest.graphql.shapes import selection
+from neuronest.orchestration.agents.graphql import Agent, AgentInput, AgentUpdateInput
 from neuronest.orchestration.tasks.graphql import Task, TaskInput
 from neuronest.rest.auth import MessageOut
 from neuronest.rest.shim import PAGE, QueryParam, Route, build_router
-
-
-class AgentBody(BaseModel):
-    name: str = Field(examples=["Poetry Agent"])
-    description: str = ""
-    capabilities: list[str] | None = None
-    configuration: dict[str, Any] | None = Field(
-        None, examples=[{"model": "gpt-4", "temperature": 0.7, "max_tokens": 1000}]
-    )
-
-
-class AgentUpdateBody(BaseModel):
-    name: str | None = None
-    description: str | None = None
-    capabilities: list[str] | None = None
-    configuration: dict[str, Any] | None = None
-
-
-class AgentOut(BaseModel):
-    id: str
-    user_id: str
-    name: str
-    description: str
-    capabilities: list[str]
-    configuration: dict[str, Any]
-    created_at: datetime
-    updated_at: datetime
 
 
 class WorkflowBody(BaseModel):
@@ -74,10 +48,7 @@ WORKFLOW = (
     "id user_id: userId name description steps status result "
     "created_at: createdAt updated_at: updatedAt"
 )
-AGENT = (
-    "id user_id: userId name description capabilities configuration "
-    "created_at: createdAt updated_at: updatedAt"
-)
+AGENT = selection(Agent)
 TASK = selection(Task)
 
 ROUTES = [
@@ -130,9 +101,9 @@ ROUTES = [
         "/api/orchestration/agents",
         "Create an agent",
         f"mutation($input: AgentInput!) {{ result: createAgent(input: $input) {{ {AGENT} }} }}",
-        AgentOut,
+        Agent,
         status=201,
-        body=AgentBody,
+        body=AgentInput,
     ),
     Route(
         "GET",
@@ -140,7 +111,7 @@ ROUTES = [
         "List agents (newest first)",
         "query($limit: Int, $offset: Int) "
         f"{{ result: agents(limit: $limit, offset: $offset) {{ {AGENT} }} }}",
-        list[AgentOut],
+        list[Agent],
         query=PAGE,
     ),
     Route(
@@ -148,7 +119,7 @@ ROUTES = [
         "/api/orchestration/agents/{agent_id}",
         "Get an agent",
         f"query($agentId: ID!) {{ result: agent(agentId: $agentId) {{ {AGENT} }} }}",
-        AgentOut,
+        Agent,
         errors=(404,),
     ),
     Route(
@@ -157,8 +128,8 @@ ROUTES = [
         "Update an agent",
         "mutation($agentId: ID!, $input: AgentUpdateInput!) "
         f"{{ result: updateAgent(agentId: $agentId, input: $input) {{ {AGENT} }} }}",
-        AgentOut,
-        body=AgentUpdateBody,
+        Agent,
+        body=AgentUpdateInput,
         errors=(404, 422),
     ),
     Route(

@@ -215,7 +215,8 @@ LISTS = {
     "agents": (
         'mutation { createAgent(input: {name: "a", capabilities: ["x"], '
         "configuration: {temperature: 0.5}}) { id } }",
-        "id userId name description capabilities configuration createdAt updatedAt",
+        "id userId name description capabilities "
+        "configuration { model temperature maxTokens systemPrompt } createdAt updatedAt",
     ),
     "tasks": (
         'mutation { createTask(input: {taskType: "text_formatting", '
