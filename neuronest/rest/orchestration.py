@@ -1,53 +1,22 @@
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field, RootModel
+from pydantic import RootModel
 
 from neuronest.graphql.shapes import selection
 from neuronest.orchestration.agents.graphql import Agent, AgentInput, AgentUpdateInput
 from neuronest.orchestration.tasks.graphql import Task, TaskInput
+from neuronest.orchestration.workflows.graphql import Workflow, WorkflowInput, WorkflowUpdateInput
 from neuronest.rest.auth import MessageOut
 from neuronest.rest.shim import PAGE, QueryParam, Route, build_router
-
-
-class WorkflowBody(BaseModel):
-    name: str = Field(examples=["Poetry Generation Workflow"])
-    description: str = ""
-    steps: list[dict[str, Any]] = Field(
-        description="Each: id, task_type, input_data (templates: ${variable}, "
-        "${step_id.result.text}), optional name, depends_on, retries, timeout, "
-        "continue_on_error, context, tools, agent_id, memory_id"
-    )
-
-
-class WorkflowUpdateBody(BaseModel):
-    name: str | None = None
-    description: str | None = None
-    steps: list[dict[str, Any]] | None = None
 
 
 class RunVariables(RootModel[dict[str, Any]]):
     """The run's variables, e.g. {"topic": "artificial intelligence"}."""
 
 
-class WorkflowOut(BaseModel):
-    id: str
-    user_id: str
-    name: str
-    description: str
-    steps: list[dict[str, Any]]
-    status: str
-    result: dict[str, Any] | None
-    created_at: datetime
-    updated_at: datetime
-
-
-WORKFLOW = (
-    "id user_id: userId name description steps status result "
-    "created_at: createdAt updated_at: updatedAt"
-)
+WORKFLOW = selection(Workflow)
 AGENT = selection(Agent)
 TASK = selection(Task)
 
@@ -149,9 +118,9 @@ ROUTES += [
         "Create a workflow (steps are validated)",
         "mutation($input: WorkflowInput!) "
         f"{{ result: createWorkflow(input: $input) {{ {WORKFLOW} }} }}",
-        WorkflowOut,
+        Workflow,
         status=201,
-        body=WorkflowBody,
+        body=WorkflowInput,
     ),
     Route(
         "GET",
@@ -159,7 +128,7 @@ ROUTES += [
         "List workflows (newest first)",
         "query($limit: Int, $offset: Int) "
         f"{{ result: workflows(limit: $limit, offset: $offset) {{ {WORKFLOW} }} }}",
-        list[WorkflowOut],
+        list[Workflow],
         query=PAGE,
     ),
     Route(
@@ -167,7 +136,7 @@ ROUTES += [
         "/api/orchestration/workflows/{workflow_id}",
         "Get a workflow (status and result of its latest run)",
         f"query($workflowId: ID!) {{ result: workflow(workflowId: $workflowId) {{ {WORKFLOW} }} }}",
-        WorkflowOut,
+        Workflow,
         errors=(404,),
     ),
     Route(
@@ -176,8 +145,8 @@ ROUTES += [
         "Update a workflow (a run in progress keeps its steps)",
         "mutation($workflowId: ID!, $input: WorkflowUpdateInput!) "
         f"{{ result: updateWorkflow(workflowId: $workflowId, input: $input) {{ {WORKFLOW} }} }}",
-        WorkflowOut,
-        body=WorkflowUpdateBody,
+        Workflow,
+        body=WorkflowUpdateInput,
         errors=(404, 422),
     ),
     Route(
