@@ -103,6 +103,11 @@ export function json(value: unknown): string {
   return JSON.stringify(value, null, 2);
 }
 
+/** A typed object's fields that are set: GraphQL answers the ones left out as null. */
+export function given<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== null)) as Partial<T>;
+}
+
 /** JSON text to a value, or throws with a message naming the field. */
 export function parseJson(text: string, field: string): unknown {
   try {

@@ -42,6 +42,7 @@ from strawberry.extensions import ValidationCache
 
 from neuronest.errors import AppError, TooCostly, TooManyFields
 from neuronest.graphql.prepared import PreparedDocuments
+from neuronest.graphql.shapes import Sparse
 from neuronest.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
 SIZE_ARGUMENTS = ("limit", "first")
@@ -186,7 +187,7 @@ class _Walk:
         field_type = definition.type
         if isinstance(field_type, GraphQLNonNull):
             field_type = field_type.of_type
-        if not isinstance(field_type, GraphQLList):
+        if not isinstance(field_type, GraphQLList) or _embedded(get_named_type(field_type)):
             return 1
         value: Any = None
         given = {argument.name.value: argument.value for argument in node.arguments or ()}
@@ -216,6 +217,14 @@ class _Walk:
                 f"`{name}` is selected {_shown(count)} times in one selection set; "
                 f"at most {self.budget.max_field_repeats} are allowed"
             )
+
+
+def _embedded(named: GraphQLNamedType) -> bool:
+    """Objects stored within their parent's row (sparse shapes: a workflow's steps): a list of
+    them costs as one value, like the JSON object they replaced; no resolver fetches them."""
+    definition = (named.extensions or {}).get("strawberry-definition")
+    origin = getattr(definition, "origin", None)
+    return isinstance(origin, type) and issubclass(origin, Sparse)
 
 
 def _int_literal(node: ValueNode | None) -> int | None:

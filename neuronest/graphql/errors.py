@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 
 from graphql.error import GraphQLError
+from strawberry.pydantic import InputValidationError
 
-from neuronest.errors import INTERNAL_CODE, AppError
+from neuronest.errors import INTERNAL_CODE, AppError, Invalid
 
 log = logging.getLogger("neuronest.graphql")
 
@@ -18,6 +19,9 @@ def map_error(error: GraphQLError) -> GraphQLError:
     if isinstance(original, AppError):
         extensions = {"code": original.code, **original.extensions}
         message = original.message
+    elif isinstance(original, InputValidationError):  # an input shape refused a value
+        extensions = {**(error.extensions or {}), "code": Invalid.code}
+        message = error.message
     elif original is None or isinstance(original, GraphQLError):
         extensions = {"code": (error.extensions or {}).get("code", VALIDATION_CODE)}
         message = error.message

@@ -1,117 +1,24 @@
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field, RootModel
+from pydantic import RootModel
 
+from neuronest.graphql.shapes import selection
+from neuronest.orchestration.agents.graphql import Agent, AgentInput, AgentUpdateInput
+from neuronest.orchestration.tasks.graphql import Task, TaskInput
+from neuronest.orchestration.workflows.graphql import Workflow, WorkflowInput, WorkflowUpdateInput
 from neuronest.rest.auth import MessageOut
 from neuronest.rest.shim import PAGE, QueryParam, Route
-
-
-class AgentBody(BaseModel):
-    name: str = Field(examples=["Poetry Agent"])
-    description: str = ""
-    capabilities: list[str] | None = None
-    configuration: dict[str, Any] | None = Field(
-        None, examples=[{"model": "gpt-4", "temperature": 0.7, "max_tokens": 1000}]
-    )
-
-
-class AgentUpdateBody(BaseModel):
-    name: str | None = None
-    description: str | None = None
-    capabilities: list[str] | None = None
-    configuration: dict[str, Any] | None = None
-
-
-class AgentOut(BaseModel):
-    id: str
-    user_id: str
-    name: str
-    description: str
-    capabilities: list[str]
-    configuration: dict[str, Any]
-    created_at: datetime
-    updated_at: datetime
-
-
-class TaskBody(BaseModel):
-    task_type: str = Field(examples=["text_generation"])
-    input_data: dict[str, Any] = Field(examples=[{"prompt": "Write a poem about AI"}])
-    context: dict[str, Any] | None = None
-    tools: list[str] | None = None
-    memory_id: str | None = None
-    agent_id: str | None = None
-
-
-class TaskOut(BaseModel):
-    id: str
-    user_id: str
-    task_type: str
-    input_data: dict[str, Any]
-    context: dict[str, Any]
-    tools: list[str] | None
-    memory_id: str | None
-    agent_id: str | None
-    status: str
-    result: dict[str, Any] | None
-    error: str | None
-    parent_id: str | None
-    step_id: str | None
-    attempts: int
-    started_at: datetime | None
-    finished_at: datetime | None
-    created_at: datetime
-    updated_at: datetime
-
-
-class WorkflowBody(BaseModel):
-    name: str = Field(examples=["Poetry Generation Workflow"])
-    description: str = ""
-    steps: list[dict[str, Any]] = Field(
-        description="Each: id, task_type, input_data (templates: ${variable}, "
-        "${step_id.result.text}), optional name, depends_on, retries, timeout, "
-        "continue_on_error, context, tools, agent_id, memory_id"
-    )
-
-
-class WorkflowUpdateBody(BaseModel):
-    name: str | None = None
-    description: str | None = None
-    steps: list[dict[str, Any]] | None = None
 
 
 class RunVariables(RootModel[dict[str, Any]]):
     """The run's variables, e.g. {"topic": "artificial intelligence"}."""
 
 
-class WorkflowOut(BaseModel):
-    id: str
-    user_id: str
-    name: str
-    description: str
-    steps: list[dict[str, Any]]
-    status: str
-    result: dict[str, Any] | None
-    created_at: datetime
-    updated_at: datetime
-
-
-WORKFLOW = (
-    "id user_id: userId name description steps status result "
-    "created_at: createdAt updated_at: updatedAt"
-)
-AGENT = (
-    "id user_id: userId name description capabilities configuration "
-    "created_at: createdAt updated_at: updatedAt"
-)
-TASK = (
-    "id user_id: userId task_type: taskType input_data: inputData context tools "
-    "memory_id: memoryId agent_id: agentId status result error parent_id: parentId "
-    "step_id: stepId attempts started_at: startedAt finished_at: finishedAt "
-    "created_at: createdAt updated_at: updatedAt"
-)
+WORKFLOW = selection(Workflow)
+AGENT = selection(Agent)
+TASK = selection(Task)
 
 ROUTES = [
     Route(
@@ -119,9 +26,9 @@ ROUTES = [
         "/api/orchestration/tasks",
         "Create a task (a worker runs it; status `created` at first)",
         f"mutation($input: TaskInput!) {{ result: createTask(input: $input) {{ {TASK} }} }}",
-        TaskOut,
+        Task,
         status=201,
-        body=TaskBody,
+        body=TaskInput,
         errors=(404, 409, 422),
     ),
     Route(
@@ -131,7 +38,7 @@ ROUTES = [
         "query($taskType: String, $status: String, $agentId: ID, $limit: Int, $offset: Int) "
         "{ result: tasks(taskType: $taskType, status: $status, agentId: $agentId, "
         f"limit: $limit, offset: $offset) {{ {TASK} }} }}",
-        list[TaskOut],
+        list[Task],
         query=(QueryParam("task_type"), QueryParam("status"), QueryParam("agent_id"), *PAGE),
     ),
     Route(
@@ -139,7 +46,7 @@ ROUTES = [
         "/api/orchestration/tasks/{task_id}",
         "Get a task",
         f"query($taskId: ID!) {{ result: task(taskId: $taskId) {{ {TASK} }} }}",
-        TaskOut,
+        Task,
         errors=(404,),
     ),
     Route(
@@ -163,9 +70,9 @@ ROUTES = [
         "/api/orchestration/agents",
         "Create an agent",
         f"mutation($input: AgentInput!) {{ result: createAgent(input: $input) {{ {AGENT} }} }}",
-        AgentOut,
+        Agent,
         status=201,
-        body=AgentBody,
+        body=AgentInput,
     ),
     Route(
         "GET",
@@ -173,7 +80,7 @@ ROUTES = [
         "List agents (newest first)",
         "query($limit: Int, $offset: Int) "
         f"{{ result: agents(limit: $limit, offset: $offset) {{ {AGENT} }} }}",
-        list[AgentOut],
+        list[Agent],
         query=PAGE,
     ),
     Route(
@@ -181,7 +88,7 @@ ROUTES = [
         "/api/orchestration/agents/{agent_id}",
         "Get an agent",
         f"query($agentId: ID!) {{ result: agent(agentId: $agentId) {{ {AGENT} }} }}",
-        AgentOut,
+        Agent,
         errors=(404,),
     ),
     Route(
@@ -190,8 +97,8 @@ ROUTES = [
         "Update an agent",
         "mutation($agentId: ID!, $input: AgentUpdateInput!) "
         f"{{ result: updateAgent(agentId: $agentId, input: $input) {{ {AGENT} }} }}",
-        AgentOut,
-        body=AgentUpdateBody,
+        Agent,
+        body=AgentUpdateInput,
         errors=(404, 422),
     ),
     Route(
@@ -211,9 +118,9 @@ ROUTES += [
         "Create a workflow (steps are validated)",
         "mutation($input: WorkflowInput!) "
         f"{{ result: createWorkflow(input: $input) {{ {WORKFLOW} }} }}",
-        WorkflowOut,
+        Workflow,
         status=201,
-        body=WorkflowBody,
+        body=WorkflowInput,
     ),
     Route(
         "GET",
@@ -221,7 +128,7 @@ ROUTES += [
         "List workflows (newest first)",
         "query($limit: Int, $offset: Int) "
         f"{{ result: workflows(limit: $limit, offset: $offset) {{ {WORKFLOW} }} }}",
-        list[WorkflowOut],
+        list[Workflow],
         query=PAGE,
     ),
     Route(
@@ -229,7 +136,7 @@ ROUTES += [
         "/api/orchestration/workflows/{workflow_id}",
         "Get a workflow (status and result of its latest run)",
         f"query($workflowId: ID!) {{ result: workflow(workflowId: $workflowId) {{ {WORKFLOW} }} }}",
-        WorkflowOut,
+        Workflow,
         errors=(404,),
     ),
     Route(
@@ -238,8 +145,8 @@ ROUTES += [
         "Update a workflow (a run in progress keeps its steps)",
         "mutation($workflowId: ID!, $input: WorkflowUpdateInput!) "
         f"{{ result: updateWorkflow(workflowId: $workflowId, input: $input) {{ {WORKFLOW} }} }}",
-        WorkflowOut,
-        body=WorkflowUpdateBody,
+        Workflow,
+        body=WorkflowUpdateInput,
         errors=(404, 422),
     ),
     Route(
@@ -258,7 +165,7 @@ ROUTES += [
         "mutation($workflowId: ID!, $variables: JSON!) "
         "{ result: executeWorkflow(workflowId: $workflowId, variables: $variables) "
         f"{{ {TASK} }} }}",
-        TaskOut,
+        Task,
         status=201,
         body=RunVariables,
         body_variable="variables",

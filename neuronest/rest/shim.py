@@ -23,6 +23,7 @@ from neuronest.errors import CODE_TO_ERROR, INTERNAL_CODE
 from neuronest.graphql.context import Context
 from neuronest.graphql.errors import VALIDATION_CODE
 from neuronest.graphql.schema import Schema
+from neuronest.graphql.shapes import camel, graphql_input, rest_pruner
 from neuronest.kit import jsonvalue
 
 
@@ -60,11 +61,6 @@ PAGE = (
     QueryParam("limit", int, 100, "at most 1000"),
     QueryParam("offset", int, 0),
 )
-
-
-def camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
 
 
 # Declares bearer auth in the OpenAPI document (Swagger UI's "Authorize", generated clients). It
@@ -120,6 +116,7 @@ def _endpoint(route: Route, schema: Schema) -> Callable[..., Awaitable[JSONRespo
     # each call then runs this document (the schema's extensions know it by its text).
     schema.prepare(route.operation)
     path_params = re.findall(r"{(\w+)(?::\w+)?}", route.path)
+    prune = rest_pruner(route.response)
 
     async def endpoint(request: Request, **params: Any) -> JSONResponse:
         variables: dict[str, Any] = {}
@@ -132,8 +129,7 @@ def _endpoint(route: Route, schema: Schema) -> Callable[..., Awaitable[JSONRespo
         if isinstance(body, RootModel):  # a free-form object, passed on as it is
             variables[route.body_variable] = body.root
         elif isinstance(body, BaseModel):
-            raw = body.model_dump(exclude_unset=True)
-            variables[route.body_variable] = {camel(key): value for key, value in raw.items()}
+            variables[route.body_variable] = graphql_input(body)
         result = await schema.execute(
             route.operation,
             variable_values=variables,
@@ -142,7 +138,8 @@ def _endpoint(route: Route, schema: Schema) -> Callable[..., Awaitable[JSONRespo
         if result.errors:
             return _error_response(result.errors[0])
         assert result.data is not None
-        return JSONResponse(result.data["result"], status_code=route.status)
+        data = result.data["result"]
+        return JSONResponse(data if prune is None else prune(data), status_code=route.status)
 
     parameters = [
         inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Request)

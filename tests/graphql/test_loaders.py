@@ -215,7 +215,8 @@ LISTS = {
     "agents": (
         'mutation { createAgent(input: {name: "a", capabilities: ["x"], '
         "configuration: {temperature: 0.5}}) { id } }",
-        "id userId name description capabilities configuration createdAt updatedAt",
+        "id userId name description capabilities "
+        "configuration { model temperature maxTokens systemPrompt } createdAt updatedAt",
     ),
     "tasks": (
         'mutation { createTask(input: {taskType: "text_formatting", '
@@ -224,8 +225,10 @@ LISTS = {
     ),
     "workflows": (
         'mutation { createWorkflow(input: {name: "w", steps: [{id: "s", '
-        'task_type: "text_formatting", input_data: {text: "x"}}]}) { id } }',
-        "id userId name description steps status result createdAt updatedAt",
+        'taskType: "text_formatting", inputData: {text: "x"}}]}) { id } }',
+        "id userId name description steps { id name taskType inputData dependsOn retries "
+        "timeout continueOnError context tools agentId memoryId } status result createdAt "
+        "updatedAt",
     ),
     "memories": (
         'mutation { createMemory(input: {name: "m"}) { id } }',
@@ -260,11 +263,12 @@ async def test_workflow_run_steps(client: httpx.AsyncClient) -> None:
     counts = []
     for size in (10, 100):
         steps = [
-            {"id": f"s{n}", "task_type": "text_formatting", "input_data": {"text": "x"}}
+            {"id": f"s{n}", "taskType": "text_formatting", "inputData": {"text": "x"}}
             for n in range(size)
         ]
         workflow = await user.gql(
-            'mutation($steps: JSON!) { createWorkflow(input: {name: "w", steps: $steps}) { id } }',
+            "mutation($steps: [WorkflowStepDefinitionInput!]!) "
+            '{ createWorkflow(input: {name: "w", steps: $steps}) { id } }',
             steps=steps,
         )
         run = await user.gql(

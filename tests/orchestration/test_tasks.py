@@ -10,7 +10,7 @@ import signal
 import httpx
 import pytest
 
-from tests.conftest import Account, register
+from tests.conftest import Account, gql, register
 from tests.harness import Stack
 from tests.llm import fake_llm as turns
 from tests.llm.fake_llm import FakeLLM
@@ -325,6 +325,36 @@ async def test_agent_crud_shapes(api: httpx.AsyncClient, account: Account) -> No
     assert [a["id"] for a in listed] == [agent["id"]]
     deleted = await api.delete(f"/api/orchestration/agents/{agent['id']}", headers=account.headers)
     assert deleted.json() == {"message": "Agent deleted successfully"}
+
+
+async def test_a_configuration_is_typed_in_graphql_and_shown_as_sent_in_rest(
+    api: httpx.AsyncClient, account: Account
+) -> None:
+    configuration = {"model": "gpt-4", "system_prompt": "Be brief."}
+    agent = await make_agent(api, account, configuration)
+    assert agent["configuration"] == configuration
+    result = await gql(
+        api,
+        "query($id: ID!) { agent(agentId: $id) { configuration { model temperature maxTokens "
+        "systemPrompt } } }",
+        {"id": agent["id"]},
+        token=account.token,
+    )
+    assert result["data"]["agent"]["configuration"] == {
+        "model": "gpt-4",
+        "temperature": None,
+        "maxTokens": None,
+        "systemPrompt": "Be brief.",
+    }
+    refused = await gql(
+        api,
+        'mutation { createAgent(input: {name: "a", configuration: {temperature: 7}}) { id } }',
+        token=account.token,
+    )
+    assert refused["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert refused["errors"][0]["message"] == (
+        "configuration.temperature: must be a number from 0 to 2"
+    )
 
 
 async def test_cancel_mid_stream(

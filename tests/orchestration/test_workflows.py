@@ -168,6 +168,38 @@ async def test_exact_templates_keep_their_type(api: httpx.AsyncClient, account: 
     assert child["result"]["stdout"] == "42 ${literal}\n"
 
 
+async def test_steps_are_typed_in_graphql_and_shown_as_sent_in_rest(
+    api: httpx.AsyncClient, account: Account
+) -> None:
+    tuned = {**FORMAT, "retries": 2, "continue_on_error": True, "context": {"a": None}}
+    workflow = await create(api, account, [RESEARCH, POEM, tuned])
+    assert workflow["steps"] == [RESEARCH, POEM, tuned]
+    shown = await api.get(f"/api/orchestration/workflows/{workflow['id']}", headers=account.headers)
+    assert shown.json()["steps"] == [RESEARCH, POEM, tuned]
+    result = await gql(
+        api,
+        "query($id: ID!) { workflow(workflowId: $id) { steps { id taskType dependsOn retries "
+        "continueOnError context } } }",
+        {"id": workflow["id"]},
+        token=account.token,
+    )
+    assert result["data"]["workflow"]["steps"][2] == {
+        "id": "step3",
+        "taskType": "text_formatting",
+        "dependsOn": ["step2"],
+        "retries": 2,
+        "continueOnError": True,
+        "context": {"a": None},
+    }
+    refused = await api.post(
+        "/api/orchestration/workflows",
+        json={"name": "w", "steps": [{**RESEARCH, "colour": "blue"}]},
+        headers=account.headers,
+    )
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["detail"][0]["loc"] == ["body", "steps", 0, "colour"]
+
+
 async def test_invalid_workflows_are_refused_precisely(
     api: httpx.AsyncClient, account: Account
 ) -> None:

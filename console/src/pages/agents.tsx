@@ -1,13 +1,15 @@
 import { useState } from "preact/hooks";
 import { Link, navigate } from "../router";
-import { ErrorBox, Page, json, parseJson, useAction, useQuery, when } from "../ui";
+import { ErrorBox, Page, given, json, parseJson, useAction, useQuery, when } from "../ui";
 
 export function AgentsPage() {
-  const agents = useQuery("{ agents { id name description capabilities configuration createdAt } }");
+  const agents = useQuery(
+    "{ agents { id name description capabilities configuration { model temperature maxTokens systemPrompt } createdAt } }",
+  );
   const { act, error, busy } = useAction();
   const [name, setName] = useState("");
   const [description, setDescription] = useState("");
-  const [configuration, setConfiguration] = useState(json({ temperature: 0.7, system_prompt: "You are helpful." }));
+  const [configuration, setConfiguration] = useState(json({ temperature: 0.7, systemPrompt: "You are helpful." }));
 
   async function create(event: Event) {
     event.preventDefault();
@@ -31,7 +33,7 @@ export function AgentsPage() {
           <input name="description" placeholder="Description" value={description} onInput={(e) => setDescription(e.currentTarget.value)} />
         </div>
         <label>
-          Configuration (JSON: model, temperature, max_tokens, system_prompt)
+          Configuration (JSON: model, temperature, maxTokens, systemPrompt)
           <textarea name="configuration" rows={4} class="mono" value={configuration} onInput={(e) => setConfiguration(e.currentTarget.value)} />
         </label>
         <button type="submit" disabled={busy}>
@@ -46,7 +48,7 @@ export function AgentsPage() {
             <span class="muted">
               {a.description} · {when(a.createdAt)}
             </span>
-            <code class="muted">{JSON.stringify(a.configuration)}</code>
+            <code class="muted">{JSON.stringify(given(a.configuration))}</code>
             <button class="danger small" onClick={() => remove(a.id)}>
               Delete
             </button>

@@ -1,17 +1,17 @@
 import { useEffect, useState } from "preact/hooks";
 import { type Api, listen, run } from "../api";
 import { Link, navigate } from "../router";
-import { ErrorBox, Page, Status, json, parseJson, useAction, useApi, useQuery, when } from "../ui";
+import { ErrorBox, Page, Status, given, json, parseJson, useAction, useApi, useQuery, when } from "../ui";
 
 const code = (id: string, seconds: number) => ({
   language: "python",
   code: `import time\ntime.sleep(${seconds})\nprint('${id} done')`,
 });
 const DIAMOND = [
-  { id: "a", name: "Start", task_type: "code_execution", input_data: code("a", 1) },
-  { id: "b", name: "Left", task_type: "code_execution", input_data: code("b", 2), depends_on: ["a"] },
-  { id: "c", name: "Right", task_type: "code_execution", input_data: code("c", 2), depends_on: ["a"] },
-  { id: "d", name: "Join", task_type: "code_execution", input_data: code("d", 1), depends_on: ["b", "c"] },
+  { id: "a", name: "Start", taskType: "code_execution", inputData: code("a", 1) },
+  { id: "b", name: "Left", taskType: "code_execution", inputData: code("b", 2), dependsOn: ["a"] },
+  { id: "c", name: "Right", taskType: "code_execution", inputData: code("c", 2), dependsOn: ["a"] },
+  { id: "d", name: "Join", taskType: "code_execution", inputData: code("d", 1), dependsOn: ["b", "c"] },
 ];
 
 export function WorkflowsPage() {
@@ -62,9 +62,11 @@ export function WorkflowsPage() {
 interface StepDef {
   id: string;
   name?: string;
-  task_type?: string;
-  depends_on?: string[];
+  taskType?: string;
+  dependsOn?: string[] | null;
 }
+
+const STEP_FIELDS = "id name taskType inputData dependsOn retries timeout continueOnError context tools agentId memoryId";
 
 const NODE_W = 140;
 const NODE_H = 44;
@@ -79,7 +81,7 @@ function Dag(props: { steps: StepDef[]; status: Record<string, string> }) {
     if (depth.has(id)) return depth.get(id)!;
     if (seen.has(id)) return 0;
     seen.add(id);
-    const parents = (byId.get(id)?.depends_on ?? []).filter((p) => byId.has(p));
+    const parents = (byId.get(id)?.dependsOn ?? []).filter((p) => byId.has(p));
     const d = parents.length ? Math.max(...parents.map((p) => depthOf(p, seen) + 1)) : 0;
     depth.set(id, d);
     return d;
@@ -103,7 +105,7 @@ function Dag(props: { steps: StepDef[]; status: Record<string, string> }) {
         </marker>
       </defs>
       {props.steps.flatMap((s) =>
-        (s.depends_on ?? [])
+        (s.dependsOn ?? [])
           .filter((p) => position.has(p))
           .map((p) => {
             const from = position.get(p)!;
@@ -217,7 +219,7 @@ function followRun(
 
 export function WorkflowPage(props: { id: string }) {
   const api = useApi();
-  const workflow = useQuery("query ($id: ID!) { workflow(workflowId: $id) { id name description steps status result } }", {
+  const workflow = useQuery(`query ($id: ID!) { workflow(workflowId: $id) { id name description steps { ${STEP_FIELDS} } status result } }`, {
     id: props.id,
   });
   const runs = useQuery("{ tasks(taskType: \"workflow\", limit: 100) { id status context createdAt } }");
@@ -298,7 +300,7 @@ export function WorkflowPage(props: { id: string }) {
       </div>
       <details class="card">
         <summary>Definition</summary>
-        <pre class="mono">{json(steps)}</pre>
+        <pre class="mono">{json(steps.map(given))}</pre>
       </details>
     </Page>
   );

@@ -3,58 +3,65 @@ from __future__ import annotations
 from datetime import datetime
 
 import strawberry
+from pydantic import BaseModel, Field
 from strawberry.types import Info
 
 from neuronest.graphql.context import Context
-from neuronest.graphql.scalars import JSON
+from neuronest.graphql.shapes import Id, Shape, Sparse, SparseInput, given
 from neuronest.graphql.types import Message, page
 from neuronest.orchestration.agents import service
-from neuronest.orchestration.agents.models import Agent as AgentRow
 
 
-@strawberry.type
-class Agent:
-    id: strawberry.ID
-    user_id: strawberry.ID
+class Configuration(Sparse):
+    """The model settings of an agent; each may be left out."""
+
+    model: str | None = Field(None, description="provider:model or a bare name")
+    temperature: float | None = Field(None, description="0 to 2")
+    max_tokens: int | None = Field(None, description="above 0")
+    system_prompt: str | None = None
+
+
+@strawberry.pydantic.type
+class AgentConfiguration(Configuration, Shape):
+    pass
+
+
+@strawberry.pydantic.input
+class AgentConfigurationInput(Configuration, SparseInput):
+    pass
+
+
+@strawberry.pydantic.type
+class Agent(Shape):
+    id: Id
+    user_id: Id
     name: str
     description: str
     capabilities: list[str]
-    configuration: JSON
+    configuration: AgentConfiguration
     created_at: datetime
     updated_at: datetime
 
-    @classmethod
-    def of(cls, row: AgentRow) -> Agent:
-        return cls(
-            id=strawberry.ID(str(row.id)),
-            user_id=strawberry.ID(str(row.user_id)),  # type: ignore[attr-defined]
-            name=row.name,
-            description=row.description,
-            capabilities=list(row.capabilities),
-            configuration=JSON(row.configuration),
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-        )
 
-
-@strawberry.input
-class AgentInput:
-    name: str
+@strawberry.pydantic.input
+class AgentInput(BaseModel):
+    name: str = Field(examples=["Poetry Agent"])
     description: str = ""
     capabilities: list[str] | None = None
-    configuration: JSON | None = strawberry.field(
-        default=None,
+    configuration: AgentConfigurationInput | None = Field(
+        None,
         description="model (provider:model or a bare name), temperature 0..2, max_tokens > 0, "
         "system_prompt",
+        examples=[{"model": "gpt-4", "temperature": 0.7, "max_tokens": 1000}],
     )
 
 
-@strawberry.input
-class AgentUpdateInput:
+@strawberry.pydantic.input
+class AgentUpdateInput(BaseModel):
     name: str | None = None
     description: str | None = None
     capabilities: list[str] | None = None
-    configuration: JSON | None = None
+    configuration: AgentConfigurationInput | None = None
 
 
 @strawberry.type
@@ -81,7 +88,7 @@ class AgentMutation:
             name=input.name,
             description=input.description,
             capabilities=input.capabilities,
-            configuration=input.configuration,
+            configuration=given(input.configuration),
         )
         return Agent.of(row)
 
@@ -96,7 +103,7 @@ class AgentMutation:
             name=input.name,
             description=input.description,
             capabilities=input.capabilities,
-            configuration=input.configuration,
+            configuration=given(input.configuration),
         )
         return Agent.of(row)
 

@@ -4,35 +4,31 @@ from collections.abc import AsyncGenerator
 from datetime import datetime
 
 import strawberry
+from pydantic import BaseModel, Field
 from strawberry.types import Info
 
 from neuronest.graphql.context import Context
-from neuronest.graphql.scalars import JSON
+from neuronest.graphql.shapes import Id, Object, OptionalId, OptionalObject, Shape
 from neuronest.graphql.types import Message, page
 from neuronest.orchestration.tasks import service
 from neuronest.orchestration.tasks.events import StreamCatchUp, updates_channel
 from neuronest.orchestration.tasks.models import FINISHED, TaskStatus
-from neuronest.orchestration.tasks.models import Task as TaskRow
 
 
-def _id(value: object) -> strawberry.ID | None:
-    return None if value is None else strawberry.ID(str(value))
-
-
-@strawberry.type
-class Task:
-    id: strawberry.ID
-    user_id: strawberry.ID
+@strawberry.pydantic.type
+class Task(Shape):
+    id: Id
+    user_id: Id
     task_type: str
-    input_data: JSON
-    context: JSON
+    input_data: Object
+    context: Object
     tools: list[str] | None
-    memory_id: strawberry.ID | None
-    agent_id: strawberry.ID | None
+    memory_id: OptionalId
+    agent_id: OptionalId
     status: str
-    result: JSON | None
+    result: OptionalObject
     error: str | None
-    parent_id: strawberry.ID | None
+    parent_id: OptionalId
     step_id: str | None
     attempts: int
     started_at: datetime | None
@@ -40,44 +36,21 @@ class Task:
     created_at: datetime
     updated_at: datetime
 
-    @classmethod
-    def of(cls, row: TaskRow) -> Task:
-        return cls(
-            id=strawberry.ID(str(row.id)),
-            user_id=strawberry.ID(str(row.user_id)),  # type: ignore[attr-defined]
-            task_type=row.task_type,
-            input_data=JSON(row.input_data),
-            context=JSON(row.context),
-            tools=row.tools,
-            memory_id=_id(row.memory_id),
-            agent_id=_id(row.agent_id),
-            status=str(row.status),
-            result=None if row.result is None else JSON(row.result),
-            error=row.error,
-            parent_id=_id(row.parent_id),
-            step_id=row.step_id,
-            attempts=row.attempts,
-            started_at=row.started_at,
-            finished_at=row.finished_at,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-        )
 
-
-@strawberry.type
-class TaskUpdate:
-    type: str = strawberry.field(description="status, delta or step")
-    task: Task = strawberry.field(description="The task as it is now")
-    text: str | None = strawberry.field(default=None, description="A piece of streamed text")
+@strawberry.pydantic.type
+class TaskUpdate(Shape):
+    type: str = Field(description="status, delta or step")
+    task: Task = Field(description="The task as it is now")
+    text: str | None = Field(default=None, description="A piece of streamed text")
     step_id: str | None = None
     step_status: str | None = None
 
 
-@strawberry.input
-class TaskInput:
-    task_type: str
-    input_data: JSON
-    context: JSON | None = None
+@strawberry.pydantic.input
+class TaskInput(BaseModel):
+    task_type: str = Field(examples=["text_generation"])
+    input_data: Object = Field(examples=[{"prompt": "Write a poem about AI"}])
+    context: OptionalObject = None
     tools: list[str] | None = None
     memory_id: strawberry.ID | None = None
     agent_id: strawberry.ID | None = None

@@ -1,90 +1,122 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import strawberry
+from pydantic import BaseModel, Field, model_validator
 from strawberry.types import Info
 
 from neuronest.graphql.context import Context
 from neuronest.graphql.scalars import JSON
+from neuronest.graphql.shapes import (
+    Id,
+    OptionalId,
+    OptionalObject,
+    Shape,
+    Sparse,
+    SparseInput,
+    given,
+)
 from neuronest.graphql.types import Message, page
 from neuronest.orchestration.tasks.graphql import Task
 from neuronest.orchestration.workflows import service
 from neuronest.orchestration.workflows.engine import StepState
-from neuronest.orchestration.workflows.models import Workflow as WorkflowRow
+from neuronest.orchestration.workflows.validation import MAX_RETRIES, MAX_TIMEOUT
 
 
-@strawberry.type
-class Workflow:
-    id: strawberry.ID
-    user_id: strawberry.ID
+class StepDefinition(Sparse):
+    """A step of a workflow: a task to run once the steps it depends on are done."""
+
+    id: str = Field(description="Letters, digits, '_' or '-'")
+    name: str | None = None
+    task_type: str
+    input_data: OptionalObject = Field(
+        None, description="Templates: ${variable}, ${step_id.result.text}"
+    )
+    depends_on: list[str] | None = Field(None, description="Ids of the steps it waits for")
+    retries: int | None = Field(None, description=f"0 to {MAX_RETRIES} (0 when left out)")
+    timeout: float | None = Field(None, description=f"Seconds, up to {MAX_TIMEOUT}")
+    continue_on_error: bool | None = Field(
+        None, description="Whether the run goes on when it fails"
+    )
+    context: OptionalObject = None
+    tools: list[str] | None = None
+    agent_id: strawberry.ID | None = None
+    memory_id: strawberry.ID | None = None
+
+
+@strawberry.pydantic.type
+class WorkflowStepDefinition(StepDefinition, Shape):
+    pass
+
+
+@strawberry.pydantic.input
+class WorkflowStepDefinitionInput(StepDefinition, SparseInput):
+    pass
+
+
+@strawberry.pydantic.type
+class Workflow(Shape):
+    id: Id
+    user_id: Id
     name: str
     description: str
-    steps: JSON
-    status: str = strawberry.field(description="The latest run's status")
-    result: JSON | None = strawberry.field(description="The latest run's result")
+    steps: list[WorkflowStepDefinition]
+    status: str = Field(description="The latest run's status")
+    result: OptionalObject = Field(description="The latest run's result")
     created_at: datetime
     updated_at: datetime
 
-    @classmethod
-    def of(cls, row: WorkflowRow) -> Workflow:
-        return cls(
-            id=strawberry.ID(str(row.id)),
-            user_id=strawberry.ID(str(row.user_id)),  # type: ignore[attr-defined]
-            name=row.name,
-            description=row.description,
-            steps=JSON(row.steps),
-            status=row.status,
-            result=None if row.result is None else JSON(row.result),
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-        )
 
-
-@strawberry.type
-class WorkflowStep:
+@strawberry.pydantic.type
+class WorkflowStep(Shape):
     id: str
     name: str | None
     task_type: str
     depends_on: list[str]
-    status: str = strawberry.field(description="pending, or the status of its latest attempt")
+    status: str = Field(description="pending, or the status of its latest attempt")
     attempts: int
-    task_id: strawberry.ID | None
+    task_id: OptionalId
     started_at: datetime | None
     finished_at: datetime | None
-    result: JSON | None
+    result: OptionalObject
     error: str | None
 
+    @model_validator(mode="before")
     @classmethod
-    def of(cls, state: StepState) -> WorkflowStep:
+    def _of_state(cls, state: Any) -> Any:
+        """A step of a run: its definition, then what its latest attempt (a task) shows."""
+        if not isinstance(state, StepState):
+            return state
         task = state.latest
-        return cls(
-            id=state.id,
-            name=state.step.get("name"),
-            task_type=state.step["task_type"],
-            depends_on=list(state.step.get("depends_on", [])),
-            status=state.status,
-            attempts=state.attempts,
-            task_id=strawberry.ID(str(task.id)) if task else None,
-            started_at=task.started_at if task else None,
-            finished_at=task.finished_at if task else None,
-            result=JSON(task.result) if task and task.result is not None else None,
-            error=task.error if task else None,
-        )
+        return {
+            "id": state.id,
+            "name": state.step.get("name"),
+            "task_type": state.step["task_type"],
+            "depends_on": state.step.get("depends_on", []),
+            "status": state.status,
+            "attempts": state.attempts,
+            "task_id": task and task.id,
+            "started_at": task and task.started_at,
+            "finished_at": task and task.finished_at,
+            "result": task and task.result,
+            "error": task and task.error,
+        }
 
 
-@strawberry.input
-class WorkflowInput:
-    name: str
+@strawberry.pydantic.input
+class WorkflowInput(BaseModel):
+    name: str = Field(examples=["Poetry Generation Workflow"])
     description: str = ""
-    steps: JSON
+    steps: list[WorkflowStepDefinitionInput]
 
 
-@strawberry.input
-class WorkflowUpdateInput:
+@strawberry.pydantic.input
+class WorkflowUpdateInput(BaseModel):
     name: str | None = None
     description: str | None = None
-    steps: JSON | None = None
+    steps: list[WorkflowStepDefinitionInput] | None = None
 
 
 @strawberry.type
@@ -120,7 +152,7 @@ class WorkflowMutation:
             actor=await info.context.user(),
             name=input.name,
             description=input.description,
-            steps=input.steps,
+            steps=given(input.steps),
         )
         return Workflow.of(row)
 
@@ -134,7 +166,7 @@ class WorkflowMutation:
             workflow_id=workflow_id,
             name=input.name,
             description=input.description,
-            steps=input.steps,
+            steps=given(input.steps),
         )
         return Workflow.of(row)
 
