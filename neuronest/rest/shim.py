@@ -24,6 +24,7 @@ from neuronest.errors import CODE_TO_ERROR, INTERNAL_CODE
 from neuronest.graphql.context import Context
 from neuronest.graphql.errors import VALIDATION_CODE
 from neuronest.graphql.schema import prepare, schema
+from neuronest.graphql.shapes import reshaper
 from neuronest.kit import jsonvalue
 
 
@@ -120,6 +121,7 @@ def _endpoint(route: Route) -> Callable[..., Awaitable[JSONResponse]]:
     # Parsed and validated once, here: a route that drifted from the schema fails at start-up;
     # each call then runs this document (the schema's extensions know it by its text).
     prepare(route.operation)
+    reshape = reshaper(route.response)  # fields whose REST form differs from GraphQL's
     path_params = re.findall(r"{(\w+)(?::\w+)?}", route.path)
 
     async def endpoint(request: Request, **params: Any) -> JSONResponse:
@@ -141,7 +143,8 @@ def _endpoint(route: Route) -> Callable[..., Awaitable[JSONResponse]]:
         if result.errors:
             return _error_response(result.errors[0])
         assert result.data is not None
-        return JSONResponse(result.data["result"], status_code=route.status)
+        data = result.data["result"]
+        return JSONResponse(data if reshape is None else reshape(data), status_code=route.status)
 
     parameters = [
         inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Request)
