@@ -3,10 +3,10 @@
 One pass over the document, each fragment measured once however often it is spread, finds its
 depth, root fields, aliases, repeats of one field, password mutations and an estimate of its
 cost: a list of objects costs its size (its `limit`/`first` argument, else the default page
-size) times the cost of one element plus one; any other field costs 1. A document over budget is
-refused unvalidated and unrun: graphql-core's validation itself costs seconds of CPU on hostile
-documents (one field repeated hundreds of times), and strawberry's depth and alias limiters walk
-nested fragments once per path, exponentially often.
+size; 1 for a list `embedded` in its parent) times the cost of one element plus one; any other
+field costs 1. A document over budget is refused unvalidated and unrun: graphql-core's validation
+itself costs seconds of CPU on hostile documents (one field repeated hundreds of times), and
+strawberry's depth and alias limiters walk nested fragments once per path, exponentially often.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import strawberry
 from graphql import (
     DocumentNode,
     FieldNode,
@@ -49,6 +50,14 @@ SIZE_ARGUMENTS = ("limit", "first")
 # Fragments spread within fragments: deeper than this is refused (no honest document nests so).
 MAX_FRAGMENT_NESTING = 32
 SHOWN_COST_LIMIT = 10**12
+EMBEDDED = "neuronest.cost.embedded"
+
+
+def embedded() -> Any:
+    """Marks a list field (in `Annotated`) held in its parent's stored value, like a runtime's
+    variables: it reads nothing more and the parent's size limit bounds it, so it costs what one
+    item costs, not a page of them."""
+    return strawberry.field(metadata={EMBEDDED: True})
 
 
 @dataclass(frozen=True)
@@ -188,6 +197,9 @@ class _Walk:
         if isinstance(field_type, GraphQLNonNull):
             field_type = field_type.of_type
         if not isinstance(field_type, GraphQLList) or _embedded(get_named_type(field_type)):
+            return 1
+        strawberry_field = (definition.extensions or {}).get("strawberry-definition")
+        if getattr(strawberry_field, "metadata", {}).get(EMBEDDED):
             return 1
         value: Any = None
         given = {argument.name.value: argument.value for argument in node.arguments or ()}

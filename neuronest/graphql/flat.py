@@ -2,7 +2,8 @@
 
 graphql-core completes a list of objects field by field: a resolve info, a resolver call and a
 leaf coercion for every field of every item, about 4 µs per field. A live log event carries up
-to thousands of `RuntimeLog` lines, so that cost is most of what a log flood costs the server.
+to thousands of `RuntimeLog` lines, so that cost is most of what a log flood costs the server (and
+a runtime may hold thousands of `EnvironmentVariable`s).
 For the object types named in `FLAT_TYPES`, whose fields are plain attributes of scalar types,
 a list whose selection holds only such fields (aliases and `__typename` included; no arguments,
 no deferred or streamed parts) is completed here instead, with the same coercions and therefore
@@ -30,7 +31,7 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.base import StrawberryObjectDefinition
 
-FLAT_TYPES = frozenset({"RuntimeLog"})
+FLAT_TYPES = frozenset({"RuntimeLog", "EnvironmentVariable"})
 
 # One selected field of an item: (response name, attribute, coercion, may be null); a `None`
 # attribute stands for `__typename`.

@@ -10,11 +10,12 @@ are GraphQL's alone.
 from __future__ import annotations
 
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
 from typing import Annotated, Any, Self, Union, get_args, get_origin
 
 import strawberry
-from pydantic import BaseModel, BeforeValidator, ConfigDict
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 from strawberry.scalars import JSON
 
 # Ids are UUIDs (or ints) in the database and strings in both APIs.
@@ -54,14 +55,15 @@ def _nested(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
-def selection(shape: type[BaseModel]) -> str:
+def selection(shape: type[BaseModel], of: type[BaseModel] | None = None) -> str:
     """The GraphQL selection of every field of `shape`, aliased to its snake_case name (the REST
-    names), nested shapes included."""
+    names), nested shapes included; for a `variant`, `of` is the GraphQL type it was made from,
+    whose fields say what is nested."""
     parts = []
-    for name, info in shape.model_fields.items():
+    for name in shape.model_fields:
         graphql_name = camel(name)
         part = graphql_name if graphql_name == name else f"{name}: {graphql_name}"
-        inner = _nested(info.annotation)
+        inner = _nested((of or shape).model_fields[name].annotation)
         if inner is not None:
             part += f" {{ {selection(inner)} }}"
         parts.append(part)
@@ -96,11 +98,21 @@ def given(value: Any) -> Any:
 def graphql_input(model: BaseModel) -> dict[str, Any]:
     """A REST body as a GraphQL input value: the fields it was given by their GraphQL names,
     nested shapes likewise (free-form objects stay as they are)."""
+    given = model.model_fields_set
+    # Plain values as the model serialises them (a field may declare its GraphQL form there).
+    dumped = model.model_dump(include=given)
     return {
-        camel(name): _graphql_value(getattr(model, name))
+        camel(name): _graphql_value(value) if _holds_shapes(value) else dumped[name]
         for name in type(model).model_fields
-        if name in model.model_fields_set
+        if name in given
+        for value in (getattr(model, name),)
     }
+
+
+def _holds_shapes(value: Any) -> bool:
+    if isinstance(value, list):
+        return any(isinstance(item, BaseModel) for item in value)
+    return isinstance(value, BaseModel)
 
 
 def _graphql_value(value: Any) -> Any:
@@ -145,3 +157,66 @@ def rest_pruner(annotation: Any) -> Prune | None:
         return {k: v for k, v in pruned.items() if v is not None} if sparse else pruned
 
     return prune
+
+
+@dataclass(frozen=True)
+class Reshaped:
+    """Marks a field of a REST shape (in `Annotated`) whose GraphQL value has another form:
+    `of_graphql` turns the GraphQL value into the REST one."""
+
+    of_graphql: Callable[[Any], Any]
+
+
+def variant(
+    shape: type[BaseModel],
+    name: str,
+    *,
+    without: Collection[str] = (),
+    retyped: Mapping[str, Any] | None = None,
+) -> type[Shape]:
+    """`shape` as REST shows it: the same fields, in the same order, less those `without`, and
+    those in `retyped` with another type (their default and description kept)."""
+    retyped = retyped or {}
+    fields: dict[str, Any] = {}
+    for field_name, info in shape.model_fields.items():
+        if field_name in without:
+            continue
+        if field_name in retyped:
+            kept = Field(info.default, description=info.description, examples=info.examples)
+            fields[field_name] = (retyped[field_name], kept)
+        else:
+            fields[field_name] = (info.annotation, info)
+    made: type[Shape] = create_model(name, __base__=Shape, __module__=shape.__module__, **fields)
+    return made
+
+
+def many(shape: type[BaseModel]) -> Any:
+    """`list[shape]`, for a shape made by `variant` (which type checkers cannot see as a type)."""
+    return list[shape]  # type: ignore[valid-type]
+
+
+def reshaper(response: Any) -> Callable[[Any], Any] | None:
+    """What turns GraphQL's result for `response` (a shape or a list of one) into REST's, when
+    some field is `Reshaped`; None when GraphQL's result is already REST's."""
+    is_list = get_origin(response) is list
+    shape = get_args(response)[0] if is_list else response
+    if not (isinstance(shape, type) and issubclass(shape, BaseModel)):
+        return None
+    changes = {
+        name: marker.of_graphql
+        for name, info in shape.model_fields.items()
+        for marker in info.metadata
+        if isinstance(marker, Reshaped)
+    }
+    if not changes:
+        return None
+
+    def one(item: dict[str, Any]) -> dict[str, Any]:
+        for name, change in changes.items():
+            if item.get(name) is not None:
+                item[name] = change(item[name])
+        return item
+
+    if is_list:
+        return lambda items: [one(item) for item in items]
+    return lambda item: None if item is None else one(item)

@@ -1,64 +1,39 @@
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, PlainSerializer
 
+from neuronest.graphql.shapes import Reshaped, many, selection, variant
 from neuronest.rest.auth import MessageOut
 from neuronest.rest.shim import PAGE, QueryParam, Route
+from neuronest.runtimes.graphql import Runtime, RuntimeInput, RuntimeLog, RuntimeUpdateInput
+from neuronest.runtimes.service import env_text
 
+# REST shows a runtime's variables as one object, {"NAME": "value"}, where GraphQL has a list of
+# {name, value}: a body's object is sent as that list, and the list answered comes back as one.
+EnvironmentIn = Annotated[
+    dict[str, Any],
+    AfterValidator(lambda env: {name: env_text(name, value) for name, value in env.items()}),
+    PlainSerializer(lambda env: [{"name": name, "value": value} for name, value in env.items()]),
+]
+EnvironmentOut = Annotated[
+    dict[str, Any], Reshaped(lambda env: {item["name"]: item["value"] for item in env})
+]
 
-class RuntimeBody(BaseModel):
-    project_id: str
-    language: str = Field(examples=["python"])
-    entry_point: str = Field(examples=["main.py"])
-    environment_vars: dict[str, Any] | None = None
-    timeout: int = 300
-
-
-class RuntimeUpdateBody(BaseModel):
-    entry_point: str | None = None
-    environment_vars: dict[str, Any] | None = None
-    timeout: int | None = None
-
-
-class RuntimeOut(BaseModel):
-    id: str
-    project_id: str
-    user_id: str
-    language: str
-    status: str
-    environment_vars: dict[str, Any]
-    entry_point: str
-    container_id: str | None
-    port: int | None
-    url: str | None
-    timeout: int
-    exit_code: int | None
-    error: str | None
-    started_at: datetime | None
-    finished_at: datetime | None
-    created_at: datetime
-    updated_at: datetime
-
-
-class RuntimeLogOut(BaseModel):
-    id: str
-    runtime_id: str
-    user_id: str
-    type: str
-    message: str
-    timestamp: datetime
-
-
-RUNTIME = (
-    "id project_id: projectId user_id: userId language status "
-    "environment_vars: environmentVars entry_point: entryPoint container_id: containerId "
-    "port url timeout exit_code: exitCode error started_at: startedAt "
-    "finished_at: finishedAt created_at: createdAt updated_at: updatedAt"
+RuntimeBody = variant(
+    RuntimeInput, "RuntimeBody", retyped={"environment_vars": EnvironmentIn | None}
 )
-LOG = "id runtime_id: runtimeId user_id: userId type message timestamp"
+RuntimeUpdateBody = variant(
+    RuntimeUpdateInput, "RuntimeUpdateBody", retyped={"environment_vars": EnvironmentIn | None}
+)
+RuntimeOut = variant(
+    Runtime, "RuntimeOut", without={"backend"}, retyped={"environment_vars": EnvironmentOut}
+)
+RuntimeLogOut = variant(RuntimeLog, "RuntimeLogOut", without={"seq"})
+
+RUNTIME = selection(RuntimeOut, of=Runtime)
+LOG = selection(RuntimeLogOut)
 
 
 def _action(name: str, path: str, summary: str) -> Route:
@@ -91,7 +66,7 @@ ROUTES = [
         "query($projectId: ID, $status: String, $language: String, $limit: Int, $offset: Int) "
         "{ result: runtimes(projectId: $projectId, status: $status, language: $language, "
         f"limit: $limit, offset: $offset) {{ {RUNTIME} }} }}",
-        list[RuntimeOut],
+        many(RuntimeOut),
         query=(
             QueryParam("project_id"),
             QueryParam("status"),
@@ -134,7 +109,7 @@ ROUTES = [
         "Get runtime logs (the most recent `limit` lines, in time order)",
         "query($runtimeId: ID!, $limit: Int) "
         f"{{ result: runtimeLogs(runtimeId: $runtimeId, limit: $limit) {{ {LOG} }} }}",
-        list[RuntimeLogOut],
+        many(RuntimeLogOut),
         query=(QueryParam("limit", int, 100),),
         errors=(404,),
     ),

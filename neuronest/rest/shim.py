@@ -23,7 +23,7 @@ from neuronest.errors import CODE_TO_ERROR, INTERNAL_CODE
 from neuronest.graphql.context import Context
 from neuronest.graphql.errors import VALIDATION_CODE
 from neuronest.graphql.schema import Schema
-from neuronest.graphql.shapes import camel, graphql_input, rest_pruner
+from neuronest.graphql.shapes import camel, graphql_input, reshaper, rest_pruner
 from neuronest.kit import jsonvalue
 
 
@@ -115,6 +115,7 @@ def _endpoint(route: Route, schema: Schema) -> Callable[..., Awaitable[JSONRespo
     # Parsed and validated once, here: a route that drifted from the schema fails at start-up;
     # each call then runs this document (the schema's extensions know it by its text).
     schema.prepare(route.operation)
+    reshape = reshaper(route.response)  # fields whose REST form differs from GraphQL's
     path_params = re.findall(r"{(\w+)(?::\w+)?}", route.path)
     prune = rest_pruner(route.response)
 
@@ -139,7 +140,11 @@ def _endpoint(route: Route, schema: Schema) -> Callable[..., Awaitable[JSONRespo
             return _error_response(result.errors[0])
         assert result.data is not None
         data = result.data["result"]
-        return JSONResponse(data if prune is None else prune(data), status_code=route.status)
+        if prune is not None:
+            data = prune(data)
+        if reshape is not None:
+            data = reshape(data)
+        return JSONResponse(data, status_code=route.status)
 
     parameters = [
         inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Request)

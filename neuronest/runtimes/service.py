@@ -56,15 +56,20 @@ def check_env(settings: Settings, env: Any) -> dict[str, str]:
                 "code before the program",
                 field="environment_vars",
             )
-        if not isinstance(value, str | int | float | bool):
-            raise Invalid(f"environment_vars: {name} must be a string", field="environment_vars")
-        text = str(value).lower() if isinstance(value, bool) else str(value)
+        text = env_text(name, value)
         if len(text) > MAX_ENV_VALUE or "\x00" in text:
             raise Invalid(
                 f"environment_vars: {name} is too long or holds a NUL", field="environment_vars"
             )
         checked[name] = text
     return checked
+
+
+def env_text(name: str, value: Any) -> str:
+    """A variable's value as its text: a string, or a number or boolean written as one."""
+    if not isinstance(value, str | int | float | bool):
+        raise Invalid(f"environment_vars: {name} must be a string", field="environment_vars")
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def check_timeout(settings: Settings, timeout: int) -> int:

@@ -207,8 +207,8 @@ TASK_FIELDS = (
     "parentId stepId attempts startedAt finishedAt createdAt updatedAt"
 )
 RUNTIME_FIELDS = (
-    "id projectId userId language status environmentVars entryPoint containerId port url "
-    "timeout exitCode error backend startedAt finishedAt createdAt updatedAt"
+    "id projectId userId language status environmentVars { name value } entryPoint containerId "
+    "port url timeout exitCode error backend startedAt finishedAt createdAt updatedAt"
 )
 # Of each list: what creates one object (given `$project` when it uses it), and all it shows.
 LISTS = {
@@ -236,7 +236,7 @@ LISTS = {
     ),
     "runtimes": (
         "mutation($project: ID!) { createRuntime(input: {projectId: $project, language: "
-        '"python", entryPoint: "main.py", environmentVars: {A: "1"}}) { id } }',
+        '"python", entryPoint: "main.py", environmentVars: [{name: "A", value: "1"}]}) { id } }',
         RUNTIME_FIELDS,
     ),
 }

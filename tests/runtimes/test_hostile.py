@@ -65,25 +65,31 @@ async def test_hook_variables_are_bad_user_input_over_graphql(
 ) -> None:
     project = await make_project(api, account, {"main.py": "print(1)"})
     create = (
-        "mutation($env: JSON) { createRuntime(input: {projectId: "
+        "mutation($env: [EnvironmentVariableInput!]) { createRuntime(input: {projectId: "
         f'"{project["id"]}", language: "python", entryPoint: "main.py", '
-        "environmentVars: $env}) { id environmentVars } }"
+        "environmentVars: $env}) { id environmentVars { name value } } }"
     )
-    refused = await gql(api, create, {"env": {"LD_PRELOAD": "/src/x.so"}}, account.token)
+    refused = await gql(
+        api, create, {"env": [{"name": "LD_PRELOAD", "value": "/src/x.so"}]}, account.token
+    )
     assert refused["data"] is None
     assert refused["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
     assert "LD_PRELOAD" in refused["errors"][0]["message"]
-    honest = await gql(api, create, {"env": {"GREETING": "hi"}}, account.token)
+    honest = await gql(api, create, {"env": [{"name": "GREETING", "value": "hi"}]}, account.token)
     runtime_id = honest["data"]["createRuntime"]["id"]
     update = (
-        "mutation($id: ID!, $env: JSON) { updateRuntime(runtimeId: $id, "
-        "input: {environmentVars: $env}) { id environmentVars } }"
+        "mutation($id: ID!, $env: [EnvironmentVariableInput!]) { updateRuntime(runtimeId: $id, "
+        "input: {environmentVars: $env}) { id environmentVars { name value } } }"
     )
     for hook in ("NODE_OPTIONS", "PYTHONSTARTUP", "BASH_ENV"):
-        refused = await gql(api, update, {"id": runtime_id, "env": {hook: "x"}}, account.token)
+        refused = await gql(
+            api, update, {"id": runtime_id, "env": [{"name": hook, "value": "x"}]}, account.token
+        )
         assert refused["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT", refused
-    fine = await gql(api, update, {"id": runtime_id, "env": {"A": "b"}}, account.token)
-    assert fine["data"]["updateRuntime"]["environmentVars"] == {"A": "b"}
+    fine = await gql(
+        api, update, {"id": runtime_id, "env": [{"name": "A", "value": "b"}]}, account.token
+    )
+    assert fine["data"]["updateRuntime"]["environmentVars"] == [{"name": "A", "value": "b"}]
 
 
 def sandbox_api_port(stack: Stack) -> int:

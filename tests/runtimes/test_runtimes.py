@@ -8,7 +8,7 @@ import time
 
 import httpx
 
-from tests.conftest import Account, register
+from tests.conftest import Account, gql, register
 from tests.harness import Stack
 from tests.runtimes.helpers import (
     FINAL,
@@ -369,3 +369,34 @@ async def test_delete_removes_runtime_and_logs(api: httpx.AsyncClient, account: 
     assert (
         await api.get(f"/api/runtimes/{runtime['id']}/logs", headers=account.headers)
     ).status_code == 404
+
+
+async def test_variables_are_an_object_over_rest_and_name_value_pairs_over_graphql(
+    api: httpx.AsyncClient, account: Account
+) -> None:
+    given = {"WORKERS": 4, "DEBUG": True, "RATIO": 0.5, "NAME": "x"}
+    runtime = await make_runtime(api, account, "print(1)", env=given)
+    expected = {"WORKERS": "4", "DEBUG": "true", "RATIO": "0.5", "NAME": "x"}
+    assert runtime["environment_vars"] == expected
+    path = f"/api/runtimes/{runtime['id']}"
+    nested = {"environment_vars": {"NESTED": {"a": 1}}}
+    refused = await api.put(path, json=nested, headers=account.headers)
+    assert refused.status_code == 422, refused.text
+    assert refused.json() == {"detail": "environment_vars: NESTED must be a string"}
+
+    query = "query($id: ID!) { runtime(runtimeId: $id) { environmentVars { name value } } }"
+    shown = await gql(api, query, {"id": runtime["id"]}, account.token)
+    pairs = shown["data"]["runtime"]["environmentVars"]
+    assert sorted(pairs, key=lambda pair: pair["name"]) == [
+        {"name": name, "value": expected[name]} for name in sorted(expected)
+    ]
+    update = (
+        "mutation($id: ID!, $env: [EnvironmentVariableInput!]) { updateRuntime(runtimeId: $id, "
+        "input: {environmentVars: $env}) { environmentVars { name value } } }"
+    )
+    twice = [{"name": "A", "value": "1"}, {"name": "A", "value": "2"}]
+    doubled = await gql(api, update, {"id": runtime["id"], "env": twice}, account.token)
+    assert doubled["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT", doubled
+    assert doubled["errors"][0]["message"] == "environment_vars: A is given twice"
+    kept = await api.get(path, headers=account.headers)
+    assert kept.json()["environment_vars"] == expected
