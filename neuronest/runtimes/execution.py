@@ -235,10 +235,8 @@ async def supervise(runtime: Runtime, backend: Backend, handle: str, first_line:
         writer.system(first_line)
 
         async def follow() -> None:
-            async for line in backend.output(handle, after=runtime.log_cursor):
-                writer.output(line.stream, line.data, line.partial, line.cursor)
-                if writer.due():
-                    await writer.flush()
+            async for batch in backend.output_batches(handle, after=runtime.log_cursor):
+                await writer.take(batch.stream, batch.lines, batch.partial, batch.cursor)
 
         following = asyncio.create_task(follow())
         exiting = asyncio.create_task(backend.wait(handle))

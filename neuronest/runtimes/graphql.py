@@ -2,18 +2,19 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from datetime import datetime
-from typing import Any
+from typing import cast
 
 import strawberry
 from strawberry.types import Info
 
 from neuronest.graphql.context import Context
+from neuronest.graphql.flat import Columns
 from neuronest.graphql.scalars import JSON
 from neuronest.graphql.types import Message, page
 from neuronest.kit.time import iso
 from neuronest.runtimes import service
 from neuronest.runtimes.events import status_channel
-from neuronest.runtimes.logs import log_event, logs_channel
+from neuronest.runtimes.logs import LogBatch, logs_channel
 from neuronest.runtimes.models import Runtime as RuntimeRow
 from neuronest.runtimes.models import RuntimeLog as LogRow
 
@@ -85,18 +86,6 @@ class RuntimeLog:
             type=row.type,
             message=row.message,
             timestamp=iso(row.timestamp) or "",
-        )
-
-    @classmethod
-    def of_event(cls, runtime: RuntimeRow, line: dict[str, Any]) -> RuntimeLog:
-        return cls(
-            id=strawberry.ID(line["id"]),
-            runtime_id=strawberry.ID(str(runtime.id)),
-            user_id=strawberry.ID(str(runtime.user_id)),  # type: ignore[attr-defined]
-            seq=line["seq"],
-            type=line["type"],
-            message=line["message"],
-            timestamp=line["timestamp"],
         )
 
 
@@ -204,7 +193,7 @@ class RuntimeMutation:
 
 async def _log_batches(
     info: Info[Context, None], runtime_id: str, limit: int | None
-) -> AsyncGenerator[tuple[RuntimeRow, list[dict[str, Any]]], None]:
+) -> AsyncGenerator[tuple[RuntimeRow, LogBatch], None]:
     """Recent lines, then live batches: subscribed before reading, so nothing falls between;
     a batch that starts past the last line delivered has its gap read from the database."""
     actor = await info.context.user()
@@ -215,21 +204,21 @@ async def _log_batches(
         )
         last = recent[-1].seq if recent else 0
         if recent:
-            yield runtime, [log_event(row) for row in recent]
+            yield runtime, LogBatch.of_rows(recent)
         async for _, message in events:
-            lines = [line for line in message.get("lines", []) if line["seq"] > last]
-            if not lines:
+            lines = LogBatch.of_event(message).after(last)
+            if not lines.seq:
                 continue
-            while lines[0]["seq"] > last + 1:
+            while lines.seq[0] > last + 1:
                 gap = await service.list_logs(
                     actor=actor, runtime_id=runtime_id, limit=GAP_CHUNK, after_seq=last
                 )
-                gap = [row for row in gap if row.seq < lines[0]["seq"]]
+                gap = [row for row in gap if row.seq < lines.seq[0]]
                 if not gap:
                     break
                 last = gap[-1].seq
-                yield runtime, [log_event(row) for row in gap]
-            last = lines[-1]["seq"]
+                yield runtime, LogBatch.of_rows(gap)
+            last = lines.seq[-1]
             yield runtime, lines
 
 
@@ -243,7 +232,14 @@ class RuntimeSubscription:
         self, info: Info[Context, None], runtime_id: strawberry.ID, limit: int | None = 100
     ) -> AsyncGenerator[list[RuntimeLog], None]:
         async for runtime, batch in _log_batches(info, runtime_id, limit):
-            yield [RuntimeLog.of_event(runtime, line) for line in batch]
+            count = len(batch.seq)
+            columns = {
+                **batch._asdict(),
+                "runtime_id": [str(runtime.id)] * count,
+                "user_id": [str(runtime.user_id)] * count,  # type: ignore[attr-defined]
+            }
+            # Completed column by column (see `Columns`), as a list of `RuntimeLog`s.
+            yield cast(list[RuntimeLog], Columns(columns, RuntimeLog))
 
     @strawberry.subscription(
         description="The same lines as `runtimeLogs`, each batch as one JSON list of "
@@ -254,7 +250,7 @@ class RuntimeSubscription:
         self, info: Info[Context, None], runtime_id: strawberry.ID, limit: int | None = 100
     ) -> AsyncGenerator[JSON, None]:
         async for _, batch in _log_batches(info, runtime_id, limit):
-            yield JSON(batch)
+            yield JSON(batch.lines())
 
     @strawberry.subscription(description="The runtime now, then after each change of status.")
     async def runtime_status(
