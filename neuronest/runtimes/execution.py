@@ -236,7 +236,9 @@ async def supervise(runtime: Runtime, backend: Backend, handle: str, first_line:
 
         async def follow() -> None:
             async for batch in backend.output_batches(handle, after=runtime.log_cursor):
-                await writer.take(batch.stream, batch.lines, batch.partial, batch.cursor)
+                await writer.take(
+                    batch.stream, batch.lines, batch.partial, batch.cursor, batch.cursors
+                )
 
         following = asyncio.create_task(follow())
         exiting = asyncio.create_task(backend.wait(handle))

@@ -329,10 +329,7 @@ class LogWriter:
             return
         size = len(data)
         if self._lines >= self.limits.run_lines or self._bytes + size > self.limits.run_bytes:
-            if not self._dropped_lines and not self._dropped_bytes:
-                self.system("output limit reached: further output of this run is dropped")
-            self._dropped_lines += 1
-            self._dropped_bytes += size
+            self._drop(1, size)
             return
         self._lines += 1
         self._bytes += size
@@ -357,7 +354,12 @@ class LogWriter:
         if count and stream not in self._open_line:
             size = sum(map(len, whole))
             limits = self.limits
-            if (
+            if self._lines >= limits.run_lines or self._bytes + min(map(len, whole)) > (
+                limits.run_bytes
+            ):  # past a limit: every one of them is dropped
+                self._drop(count, size)
+                whole = []
+            elif (
                 self._lines + count <= limits.run_lines
                 and self._bytes + size <= limits.run_bytes
                 and max(map(len, whole)) <= limits.line_chars  # bytes: at least the characters
@@ -383,16 +385,23 @@ class LogWriter:
             self.cursor = cursor
 
     async def take(
-        self, stream: str, lines: list[bytes], partial: bool = False, cursor: str | None = None
+        self,
+        stream: str,
+        lines: list[bytes],
+        partial: bool = False,
+        cursor: str | None = None,
+        cursors: list[str] | None = None,
     ) -> None:
         """`output_lines`, then a flush when due, as a follower of the output does; a long
         list goes in slices that fill the buffer up to a batch, so batches keep their size.
-        A flush between slices stores the cursor from before `lines`."""
+        `cursors` (where to resume after each line) give each slice its own; without them a
+        flush between slices stores the cursor from before `lines`."""
         start, count = 0, len(lines)
         while True:
             end = min(start + max(self.limits.batch_lines - len(self._buffer), 1), count)
             last = end == count
-            self.output_lines(stream, lines[start:end], partial and last, cursor if last else None)
+            after = cursor if last else cursors[end - 1] if cursors else None
+            self.output_lines(stream, lines[start:end], partial and last, after)
             if self.due():
                 await self.flush()
             if last:
@@ -420,6 +429,12 @@ class LogWriter:
                 repeat(shown, count),
             )
         )
+
+    def _drop(self, lines: int, size: int) -> None:
+        if not self._dropped_lines and not self._dropped_bytes:
+            self.system("output limit reached: further output of this run is dropped")
+        self._dropped_lines += lines
+        self._dropped_bytes += size
 
     def _note_cut(self, stream: str) -> None:
         cut = self._open_line.pop(stream, 0)

@@ -58,12 +58,14 @@ class OutputLine:
 class OutputBatch:
     """Consecutive output lines of one stream, as `OutputLine`s would give them one by one:
     `lines` without their newlines, `partial` for the last of them only, `cursor` where to
-    resume after the last."""
+    resume after the last; `cursors`, when the backend has cursors, where to resume after each
+    line (the last is `cursor`)."""
 
     stream: Stream
     lines: list[bytes]
     partial: bool = False
     cursor: str | None = None
+    cursors: list[str] | None = None
 
 
 class Backend(ABC):
