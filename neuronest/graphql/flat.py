@@ -9,19 +9,27 @@ a list whose selection holds only such fields (aliases and `__typename` included
 no deferred or streamed parts) is completed here instead, with the same coercions and therefore
 the same JSON. Anything else, including a null where the schema promises none, takes
 graphql-core's own path, which reports it as usual.
+
+A resolver may also return such a list as `Columns` (a sequence of values per attribute): it is
+completed column by column, each column's values coerced at once, without an object per item.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from graphql import (
+    GRAPHQL_MAX_INT,
+    GRAPHQL_MIN_INT,
+    GraphQLID,
+    GraphQLInt,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
     GraphQLResolveInfo,
     GraphQLScalarType,
+    GraphQLString,
     Undefined,
 )
 from graphql.execution.collect_fields import FieldDetailsList
@@ -40,6 +48,23 @@ Part = tuple[str, str | None, Callable[[Any], Any], bool]
 
 class _NotFlat(Exception):
     """This list takes graphql-core's own path."""
+
+
+class Columns:
+    """A list of flat objects as columns: `columns` maps attributes to their values, all of one
+    length. Iterated (by graphql-core's own path), it gives `make(**attributes)` per item."""
+
+    def __init__(self, columns: Mapping[str, Sequence[Any]], make: Callable[..., Any]) -> None:
+        self.columns = columns
+        self.make = make
+
+    def __len__(self) -> int:
+        return min(map(len, self.columns.values()), default=0)
+
+    def __iter__(self) -> Iterator[Any]:
+        names = tuple(self.columns)
+        for values in zip(*self.columns.values(), strict=True):
+            yield self.make(**dict(zip(names, values, strict=True)))
 
 
 def _plain_fields(object_type: GraphQLObjectType) -> dict[str, str]:
@@ -66,7 +91,13 @@ class FlatListExecution(StrawberryGraphQLCoreExecutionContext):
         items: Iterable[Any],
         position_context: Any,
     ) -> Any:
-        if isinstance(items, list):
+        if isinstance(items, Columns):
+            try:
+                parts = self._flat_parts(item_type, field_details_list, path)
+                return _complete_columns(items, parts)
+            except _NotFlat:
+                pass
+        elif isinstance(items, list):
             try:
                 parts = self._flat_parts(item_type, field_details_list, path)
                 return [_complete(item, parts) for item in items]
@@ -125,3 +156,56 @@ def _complete(item: Any, parts: list[Part]) -> dict[str, Any]:
             raise _NotFlat
         completed[response_name] = coerced
     return completed
+
+
+def _complete_columns(items: Columns, parts: list[Part]) -> list[dict[str, Any]]:
+    count = len(items)
+    names = [response_name for response_name, *_ in parts]
+    columns: list[Sequence[Any]] = []
+    for _, attribute, coerce, nullable in parts:
+        if attribute is None:
+            columns.append([coerce(None)] * count)
+            continue
+        values = items.columns.get(attribute)
+        if values is None or len(values) != count:
+            raise _NotFlat
+        columns.append(_coerced(values, coerce, nullable))
+    return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
+
+
+# Scalars whose coercion gives back a value of this type unchanged (Int: within its range).
+_UNCHANGED: dict[Any, type] = {
+    GraphQLString.coerce_output_value: str,
+    GraphQLID.coerce_output_value: str,
+    GraphQLInt.coerce_output_value: int,
+}
+
+
+def _coerced(values: Sequence[Any], coerce: Callable[[Any], Any], nullable: bool) -> Sequence[Any]:
+    """`values` as `_complete` would coerce each of them: at once when they are of the type the
+    scalar passes on unchanged, and once per distinct value when few are."""
+    kinds = set(map(type, values))
+    unchanged = _UNCHANGED.get(coerce)
+    if kinds == {unchanged} and (
+        unchanged is str or GRAPHQL_MIN_INT <= min(values) <= max(values) <= GRAPHQL_MAX_INT
+    ):
+        return values
+
+    def one(value: Any) -> Any:
+        if value is None:
+            if not nullable:
+                raise _NotFlat  # graphql-core reports the broken promise
+            return None
+        coerced = coerce(value)
+        if coerced is Undefined or coerced is None:
+            raise _NotFlat
+        return coerced
+
+    try:
+        distinct = set(values) if len(kinds) == 1 else values  # 1 and 1.0 are one key
+    except TypeError:  # unhashable values
+        distinct = values
+    if isinstance(distinct, set) and len(distinct) * 4 <= len(values):
+        table = {value: one(value) for value in distinct}
+        return [table[value] for value in values]
+    return [one(value) for value in values]

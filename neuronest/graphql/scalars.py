@@ -43,8 +43,10 @@ def json_parsers(max_depth: int) -> tuple[Callable[[Any], Any], Callable[..., An
 _last_shown: tuple[datetime, str] = (datetime.min, iso(datetime.min) or "")
 
 
-def serialize_datetime(value: datetime) -> str:
+def serialize_datetime(value: datetime | str) -> str:
     global _last_shown
+    if isinstance(value, str):  # already the API's text (log events carry their lines' so)
+        return value
     last, shown = _last_shown
     if value == last:  # equal instants have the same UTC text
         return shown

@@ -241,10 +241,10 @@ async def supervise(
         writer.system(first_line)
 
         async def follow() -> None:
-            async for line in backend.output(handle, after=runtime.log_cursor):
-                writer.output(line.stream, line.data, line.partial, line.cursor)
-                if writer.due():
-                    await writer.flush()
+            async for batch in backend.output_batches(handle, after=runtime.log_cursor):
+                await writer.take(
+                    batch.stream, batch.lines, batch.partial, batch.cursor, batch.cursors
+                )
 
         following = asyncio.create_task(follow())
         exiting = asyncio.create_task(backend.wait(handle))

@@ -143,3 +143,17 @@ async def subscribe_logs(stack: Stack, account: Account, runtime_id: str, url: s
         "{ seq type message timestamp } }"
     )
     return client
+
+
+async def run_watched(
+    api: httpx.AsyncClient, account: Account, stack: Stack, code: str
+) -> tuple[list[dict[str, Any]], dict[str, Any], list[dict[str, Any]]]:
+    """Runs `code` with a `runtimeLogs` subscriber from the start: the lines it got until the
+    exit line, the runtime's final state, and the stored lines."""
+    runtime = await make_runtime(api, account, code)
+    client = await subscribe_logs(stack, account, runtime["id"], stack.urls[-1])
+    await start(api, account, runtime["id"])
+    live = await collect_logs(client, "exited with code")
+    await client.close()
+    final = await wait_status(api, account, runtime["id"], FINAL)
+    return live, final, await logs(api, account, runtime["id"])

@@ -20,6 +20,7 @@ from tests.runtimes.helpers import (
     logs,
     make_runtime,
     output,
+    run_watched,
     start,
     subscribe_logs,
     wait_output,
@@ -46,13 +47,8 @@ def assert_exactly_once_in_order(lines: list[dict[str, Any]]) -> None:
 async def test_subscriber_from_the_start_sees_every_line_once(
     api: httpx.AsyncClient, account: Account, stack: Stack
 ) -> None:
-    runtime = await make_runtime(api, account, COUNTING)
-    client = await subscribe_logs(stack, account, runtime["id"], stack.urls[-1])
-    await start(api, account, runtime["id"])
-    lines = await collect_logs(client, "exited with code")
-    await client.close()
+    lines, _, stored = await run_watched(api, account, stack, COUNTING)
     assert_exactly_once_in_order(lines)
-    stored = await logs(api, account, runtime["id"])
     assert [line["message"] for line in stored] == [line["message"] for line in lines]
 
 

@@ -23,6 +23,7 @@ from tests.runtimes.helpers import (
     logs,
     make_runtime,
     output,
+    run_watched,
     start,
     subscribe_logs,
     wait_status,
@@ -74,14 +75,8 @@ def test_escaped_form_is_lossless_and_storable() -> None:
 async def test_nul_and_invalid_utf8_are_stored_and_streamed_escaped(
     api: httpx.AsyncClient, account: Account, stack: Stack
 ) -> None:
-    runtime = await make_runtime(api, account, HOSTILE)
-    client = await subscribe_logs(stack, account, runtime["id"], stack.urls[-1])
-    await start(api, account, runtime["id"])
-    live = await collect_logs(client, "exited with code")
-    await client.close()
-    final = await wait_status(api, account, runtime["id"], FINAL)
+    live, final, stored = await run_watched(api, account, stack, HOSTILE)
     assert final["status"] == "completed", final
-    stored = await logs(api, account, runtime["id"])
     sent = [reaching_us(stack, line) for line in HOSTILE_STDOUT]
     assert output(stored) == [printable(line) for line in sent]
     assert [original(m) for m in output(stored)] == sent
@@ -93,6 +88,39 @@ async def test_nul_and_invalid_utf8_are_stored_and_streamed_escaped(
     await start(api, account, plain["id"])
     assert (await wait_status(api, account, plain["id"], FINAL))["status"] == "completed"
     assert output(await logs(api, account, plain["id"])) == ["hello"]
+
+
+MIXED_STDOUT = [
+    *(f"plain {i}".encode() for i in range(50)),
+    b"tab\there\tand\tthere",
+    b"carriage\rreturn",
+    b"back\\slash \\\\ and \\n and \\t",
+    b"literal \\x41",
+    b"nul\x00 and \xff",
+    "caf\u00e9 \u2603".encode(),
+    b"",
+    *(f"more {i}".encode() for i in range(50)),
+    b"x" * 10_000,  # longer than a stored line: cut
+    b"end",
+]
+# One write: every line reaches the worker in a single read.
+MIXED_DATA = b"".join(line + b"\n" for line in MIXED_STDOUT)
+MIXED = f"import sys\nsys.stdout.buffer.write({MIXED_DATA!r})\n"
+
+
+async def test_one_read_of_mixed_lines_is_stored_and_streamed_line_by_line(
+    api: httpx.AsyncClient, account: Account, stack: Stack
+) -> None:
+    live, final, stored = await run_watched(api, account, stack, MIXED)
+    assert final["status"] == "completed", final
+    expected = [printable(reaching_us(stack, line)) for line in MIXED_STDOUT]
+    expected[-2] = expected[-2][:8192]
+    assert output(stored) == expected
+    assert "stdout line truncated: 1808 more characters dropped" in output(stored, "system")
+    assert [(m["type"], m["message"]) for m in live] == [(m["type"], m["message"]) for m in stored]
+    assert [m["seq"] for m in live] == list(range(live[0]["seq"], live[-1]["seq"] + 1))
+    assert len({m["id"] for m in stored}) == len(stored)
+    assert all(m["timestamp"].endswith("Z") for m in live + stored)
 
 
 async def test_refused_batch_is_dropped_with_a_system_line_and_the_run_ends_true(

@@ -54,6 +54,20 @@ class OutputLine:
     cursor: str | None = None
 
 
+@dataclass(frozen=True)
+class OutputBatch:
+    """Consecutive output lines of one stream, as `OutputLine`s would give them one by one:
+    `lines` without their newlines, `partial` for the last of them only, `cursor` where to
+    resume after the last; `cursors`, when the backend has cursors, where to resume after each
+    line (the last is `cursor`)."""
+
+    stream: Stream
+    lines: list[bytes]
+    partial: bool = False
+    cursor: str | None = None
+    cursors: list[str] | None = None
+
+
 class Backend(ABC):
     name: str
 
@@ -69,6 +83,14 @@ class Backend(ABC):
     @abstractmethod
     def output(self, handle: str, after: str | None = None) -> AsyncIterator[OutputLine]:
         """Output lines in order until the program exits; `after` resumes past a cursor."""
+
+    async def output_batches(
+        self, handle: str, after: str | None = None
+    ) -> AsyncIterator[OutputBatch]:
+        """The lines of `output` in batches, for a reader that takes them faster so (a backend
+        that reads many lines at once overrides this; here each batch is one line)."""
+        async for line in self.output(handle, after):
+            yield OutputBatch(line.stream, [line.data], line.partial, line.cursor)
 
     @abstractmethod
     async def wait(self, handle: str) -> int:

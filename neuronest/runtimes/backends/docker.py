@@ -25,7 +25,7 @@ import struct
 import tarfile
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
 from typing import Any
@@ -35,7 +35,15 @@ import aiohttp
 from aiodocker.containers import DockerContainer
 from aiodocker.exceptions import DockerError
 
-from neuronest.runtimes.backends.base import Backend, Limits, Network, OutputLine, RunSpec, Stream
+from neuronest.runtimes.backends.base import (
+    Backend,
+    Limits,
+    Network,
+    OutputBatch,
+    OutputLine,
+    RunSpec,
+    Stream,
+)
 
 RUN_UID = 10001
 RUN_GID = 10001
@@ -228,10 +236,17 @@ class DockerBackend(Backend):
     # -- output ---------------------------------------------------------------------------
 
     async def output(self, handle: str, after: str | None = None) -> AsyncIterator[OutputLine]:
+        async for batch in self.output_batches(handle, after):
+            for line in _lines_of(batch):
+                yield line
+
+    async def output_batches(
+        self, handle: str, after: str | None = None
+    ) -> AsyncIterator[OutputBatch]:
         parser = _LogParser(_Cursor.parse(after) if after else None)
         while True:
-            async for line in self._log_lines(handle, parser, follow=True):
-                yield line
+            async for batch in self._log_batches(handle, parser, follow=True):
+                yield batch
             if not await self._running(handle):
                 break
             # The stream ended while the program runs (daemon hiccup): follow on from here.
@@ -241,8 +256,8 @@ class DockerBackend(Backend):
         # rotation of a log beyond LOG_MAX_SIZE (they are still in the file): read them now.
         catch_up = _LogParser(parser.position() or parser.skip)
         try:
-            async for line in self._log_lines(handle, catch_up, follow=False):
-                yield line
+            async for batch in self._log_batches(handle, catch_up, follow=False):
+                yield batch
         except DockerBackendError:
             pass  # removed meanwhile: nothing more to read
 
@@ -253,9 +268,9 @@ class DockerBackend(Backend):
             return False
         return bool(info.get("State", {}).get("Running"))
 
-    async def _log_lines(
+    async def _log_batches(
         self, handle: str, parser: _LogParser, *, follow: bool
-    ) -> AsyncIterator[OutputLine]:
+    ) -> AsyncIterator[OutputBatch]:
         params: dict[str, Any] = {"stdout": "1", "stderr": "1", "timestamps": "1"}
         if follow:
             params["follow"] = "1"
@@ -263,8 +278,8 @@ class DockerBackend(Backend):
             params["since"] = parser.skip.since()
         response = await self._open_stream(f"containers/{handle}/logs", params)
         try:
-            async for line in parser.lines(response.content):
-                yield line
+            async for batch in parser.batches(response.content):
+                yield batch
         finally:
             response.close()
 
@@ -523,6 +538,12 @@ class _LogParser:
         return _Cursor(self.mark, self.count) if self.mark else None
 
     async def lines(self, content: aiohttp.StreamReader) -> AsyncIterator[OutputLine]:
+        async for batch in self.batches(content):
+            for line in _lines_of(batch):
+                yield line
+
+    async def batches(self, content: aiohttp.StreamReader) -> AsyncIterator[OutputBatch]:
+        """The lines of each read, consecutive ones of one stream in one batch."""
         unpack = _HEADER.unpack_from
         streams = _STREAMS
         mark, count = self.mark, self.count
@@ -537,6 +558,10 @@ class _LogParser:
             buffer = pending + chunk if pending else chunk
             size = len(buffer)
             position = 0
+            ready: list[OutputBatch] = []
+            current: Stream = "stdout"
+            lines: list[bytes] = []
+            cursors: list[str] = []
             while size - position >= 8:
                 kind, length = unpack(buffer, position)
                 end = position + 8 + length
@@ -559,13 +584,33 @@ class _LogParser:
                 if stream is None:
                     continue
                 data = payload[space + 1 :]
+                cursor = f"{mark}#{count}"
                 if data.endswith(b"\n"):
-                    yield OutputLine(stream, data[:-1], False, f"{mark}#{count}")
+                    data, partial = data[:-1], False
                 else:
                     # A line Docker had to cut (16 KiB pieces), or a last line without newline.
                     partial = len(data) >= PARTIAL_CHUNK
-                    yield OutputLine(stream, data, partial, f"{mark}#{count}")
+                if stream != current and lines:
+                    ready.append(OutputBatch(current, lines, False, cursors[-1], cursors))
+                    lines, cursors = [], []
+                current = stream
+                lines.append(data)
+                cursors.append(cursor)
+                if partial:  # only the last line of a batch may be partial
+                    ready.append(OutputBatch(stream, lines, True, cursor, cursors))
+                    lines, cursors = [], []
+            if lines:
+                ready.append(OutputBatch(current, lines, False, cursors[-1], cursors))
             pending = buffer[position:]
+            for item in ready:
+                yield item
+
+
+def _lines_of(batch: OutputBatch) -> Iterator[OutputLine]:
+    last = len(batch.lines) - 1
+    cursors = batch.cursors or [None] * last + [batch.cursor]
+    for index, data in enumerate(batch.lines):
+        yield OutputLine(batch.stream, data, batch.partial and index == last, cursors[index])
 
 
 async def _parse_log_stream(

@@ -56,12 +56,12 @@ import stat
 import subprocess
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from neuronest.runtimes.backends import cgroups, slirp, spawn
-from neuronest.runtimes.backends.base import Backend, OutputLine, RunSpec, Stream
+from neuronest.runtimes.backends.base import Backend, OutputBatch, OutputLine, RunSpec, Stream
 from neuronest.runtimes.backends.slirp import SandboxNetwork
 from neuronest.runtimes.envhooks import is_hook
 
@@ -121,34 +121,55 @@ class _Run:
     readers: dict[Stream, asyncio.StreamReader]  # streams not yet at EOF
     pending: dict[Stream, asyncio.Future[bytes]] = field(default_factory=dict)
     carry: dict[Stream, bytes] = field(default_factory=lambda: {"stdout": b"", "stderr": b""})
-    ready: deque[OutputLine] = field(default_factory=deque)
+    ready: deque[OutputBatch] = field(default_factory=deque)
     reading: bool = False
     network: slirp.Network | None = None
 
     def take(self, stream: Stream, chunk: bytes) -> None:
-        """Splits a chunk read from `stream` into lines (pieces of at most PIECE bytes)."""
+        """Splits a chunk read from `stream` into lines (pieces of at most PIECE bytes): one
+        batch of the whole lines when none is longer than PIECE, as it is for a flood."""
         ready = self.ready
         data = self.carry[stream] + chunk if self.carry[stream] else chunk
         *lines, rest = data.split(b"\n")
-        for line in lines:
-            if len(line) <= PIECE:
-                ready.append(OutputLine(stream, line))
-            else:
-                last = (len(line) - 1) // PIECE * PIECE
-                for start in range(0, last, PIECE):
-                    ready.append(OutputLine(stream, line[start : start + PIECE], True))
-                ready.append(OutputLine(stream, line[last:]))
+        if lines and max(map(len, lines)) <= PIECE:
+            ready.append(OutputBatch(stream, lines))
+        else:
+            for line in lines:
+                if len(line) <= PIECE:
+                    ready.append(OutputBatch(stream, [line]))
+                else:
+                    last = (len(line) - 1) // PIECE * PIECE
+                    for start in range(0, last, PIECE):
+                        ready.append(OutputBatch(stream, [line[start : start + PIECE]], True))
+                    ready.append(OutputBatch(stream, [line[last:]]))
         if len(rest) > PIECE:  # an unfinished long line: pass on all but the last piece
             keep = (len(rest) - 1) // PIECE * PIECE
             for start in range(0, keep, PIECE):
-                ready.append(OutputLine(stream, rest[start : start + PIECE], True))
+                ready.append(OutputBatch(stream, [rest[start : start + PIECE]], True))
             rest = rest[keep:]
         self.carry[stream] = rest
+
+    async def read(self) -> None:
+        """Waits for output on the streams not yet at EOF and queues what came."""
+        for stream, reader in self.readers.items():
+            if stream not in self.pending:
+                self.pending[stream] = asyncio.ensure_future(reader.read(READ_SIZE))
+        await asyncio.wait(self.pending.values(), return_when=asyncio.FIRST_COMPLETED)
+        for stream in _STREAMS:
+            future = self.pending.get(stream)
+            if future is None or not future.done():
+                continue
+            del self.pending[stream]
+            chunk = b"" if future.cancelled() else future.result()
+            if chunk:
+                self.take(stream, chunk)
+            else:
+                self.finish(stream)
 
     def finish(self, stream: Stream) -> None:
         """EOF on `stream`: a last line without newline still counts."""
         if self.carry[stream]:
-            self.ready.append(OutputLine(stream, self.carry[stream]))
+            self.ready.append(OutputBatch(stream, [self.carry[stream]]))
             self.carry[stream] = b""
         self.readers.pop(stream, None)
 
@@ -403,37 +424,50 @@ class SandboxBackend(Backend):
             shutil.rmtree(directory, ignore_errors=True)
 
     async def output(self, handle: str, after: str | None = None) -> AsyncIterator[OutputLine]:
+        async with contextlib.aclosing(self._follow(handle, one_line=True)) as batches:
+            async for batch in batches:
+                yield OutputLine(batch.stream, batch.lines[0], batch.partial)
+
+    async def output_batches(
+        self, handle: str, after: str | None = None
+    ) -> AsyncIterator[OutputBatch]:
+        async with contextlib.aclosing(self._follow(handle, one_line=False)) as batches:
+            async for batch in batches:
+                yield batch
+
+    async def _follow(self, handle: str, one_line: bool) -> AsyncGenerator[OutputBatch, None]:
         # `after` is ignored: a sandbox never outlives its worker, so nothing is resumed
         # across processes; within one process a new call continues where the last one stopped.
-        run = self._runs.get(handle)
+        run = self._reader(handle)
         if run is None:
             return
-        if run.reading:
-            raise SandboxError(f"the output of {handle} is already being read")
-        run.reading = True
         try:
             ready = run.ready
             while True:
                 while ready:
-                    yield ready.popleft()
+                    batch = ready[0]
+                    if one_line and len(batch.lines) > 1:
+                        # A line leaves the queue as it is handed out: a reader that stops early
+                        # leaves the rest of the batch to the next call.
+                        ready[0] = OutputBatch(batch.stream, batch.lines[1:], batch.partial)
+                        yield OutputBatch(batch.stream, batch.lines[:1])
+                    else:
+                        yield ready.popleft()
                 if not run.readers:
                     return
-                for stream, reader in run.readers.items():
-                    if stream not in run.pending:
-                        run.pending[stream] = asyncio.ensure_future(reader.read(READ_SIZE))
-                await asyncio.wait(run.pending.values(), return_when=asyncio.FIRST_COMPLETED)
-                for stream in _STREAMS:
-                    future = run.pending.get(stream)
-                    if future is None or not future.done():
-                        continue
-                    del run.pending[stream]
-                    chunk = b"" if future.cancelled() else future.result()
-                    if chunk:
-                        run.take(stream, chunk)
-                    else:
-                        run.finish(stream)
+                await run.read()
         finally:
             run.reading = False
+
+    def _reader(self, handle: str) -> _Run | None:
+        """The run whose output is now read by the caller (one reader at a time)."""
+        run = self._runs.get(handle)
+        if run is None:
+            return None
+        if run.reading:
+            raise SandboxError(f"the output of {handle} is already being read")
+        run.reading = True
+        return run
 
     async def wait(self, handle: str) -> int:
         run = self._runs.get(handle)
