@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import strawberry
-from pydantic import Field
+from pydantic import BaseModel, Field
 from strawberry.types import Info
 
 from neuronest.errors import NotFound
@@ -45,22 +45,23 @@ async def _files_of_projects(
     return await service.files_of_projects(actor=await context.user(), project_ids=project_ids)
 
 
-@strawberry.input
-class ProjectInput:
-    name: str
+@strawberry.pydantic.input
+class ProjectInput(BaseModel):
+    name: str = Field(examples=["My app"])
     description: str = ""
 
 
-@strawberry.input
-class ProjectUpdateInput:
+@strawberry.pydantic.input
+class ProjectUpdateInput(BaseModel):
     name: str | None = None
     description: str | None = None
 
 
-@strawberry.input
-class FileInput:
+@strawberry.pydantic.input
+class FileInput(BaseModel):
     content: str
-    encoding: str = "text"
+    # Documented in REST's OpenAPI alone: the GraphQL schema describes no input field here.
+    encoding: str = Field("text", json_schema_extra={"description": "`text` (UTF-8) or `base64`"})
 
 
 @strawberry.type

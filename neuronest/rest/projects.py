@@ -1,27 +1,16 @@
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
-
 from neuronest.graphql.shapes import selection
-from neuronest.projects.graphql import Project, ProjectFileContent, ProjectFileInfo
+from neuronest.projects.graphql import (
+    FileInput,
+    Project,
+    ProjectFileContent,
+    ProjectFileInfo,
+    ProjectInput,
+    ProjectUpdateInput,
+)
 from neuronest.rest.auth import MessageOut
 from neuronest.rest.shim import PAGE, Route
-
-
-class ProjectBody(BaseModel):
-    name: str = Field(examples=["My app"])
-    description: str = ""
-
-
-class ProjectUpdateBody(BaseModel):
-    name: str | None = None
-    description: str | None = None
-
-
-class FileBody(BaseModel):
-    content: str
-    encoding: str = Field("text", description="`text` (UTF-8) or `base64`")
-
 
 PROJECT = selection(Project)
 FILE_INFO = selection(ProjectFileInfo)
@@ -36,7 +25,7 @@ ROUTES = [
         f"{{ result: createProject(input: $input) {{ {PROJECT} }} }}",
         Project,
         status=201,
-        body=ProjectBody,
+        body=ProjectInput,
         errors=(409, 422),
     ),
     Route(
@@ -63,7 +52,7 @@ ROUTES = [
         f"mutation($projectId: ID!, $input: ProjectUpdateInput!) "
         f"{{ result: updateProject(projectId: $projectId, input: $input) {{ {PROJECT} }} }}",
         Project,
-        body=ProjectUpdateBody,
+        body=ProjectUpdateInput,
         errors=(404, 422),
     ),
     Route(
@@ -91,7 +80,7 @@ ROUTES = [
         f"{{ result: putProjectFile(projectId: $projectId, path: $path, input: $input) "
         f"{{ {FILE_INFO} }} }}",
         ProjectFileInfo,
-        body=FileBody,
+        body=FileInput,
         errors=(404, 422),
     ),
     Route(

@@ -151,7 +151,7 @@ async def test_register_log_in_and_work_with_projects(stack: Stack, generated: A
         assert me.parsed.additional_properties == {}
 
         created = await create_project.asyncio_detailed(
-            client=user, body=models.ProjectBody(name="From the generated client")
+            client=user, body=models.ProjectInput(name="From the generated client")
         )
         assert created.status_code == HTTPStatus.CREATED
         project = created.parsed
