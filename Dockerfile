@@ -65,6 +65,9 @@ RUN groupadd --system --gid 10001 neuronest \
  && chmod 0750 /data
 
 COPY --from=builder /opt/venv /opt/venv
+# The web console, built before the image (scripts/console.sh, which `make run` runs).
+COPY console/dist/ /opt/neuronest/console/
+ENV NEURONEST_CONSOLE_DIR=/opt/neuronest/console
 
 USER neuronest
 WORKDIR /data

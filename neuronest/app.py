@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from neuronest import docs, health
 from neuronest.config import Settings, get_settings
+from neuronest.console import DIST as CONSOLE_BUILD
 from neuronest.console import ConsoleRoute
 from neuronest.db import migrate
 from neuronest.errors import AppError
@@ -112,5 +113,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(graphql_router(schema), include_in_schema=False)
     openapi.install(app)
     # Last: the web console answers only GETs of paths that no route above has.
-    app.router.routes.append(ConsoleRoute())
+    app.router.routes.append(ConsoleRoute(settings.console_dir or CONSOLE_BUILD))
     return app

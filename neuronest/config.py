@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     # label. Off answers 404; with a token, scrapers send `Authorization: Bearer TOKEN`.
     metrics: bool = True
     metrics_token: str | None = None
+    # The built web console served at `/` (scripts/console.sh); unset: console/dist of the source
+    # tree. The container image sets it to where it keeps the build.
+    console_dir: Path | None = None
     # The gauges read from the database and the queue are read at most this often per process.
     metrics_refresh_interval: float = Field(5.0, ge=0)
     # A worker serves its own /metrics (its jobs, model calls, stored log lines) on this port.

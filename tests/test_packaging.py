@@ -36,7 +36,7 @@ APP_IMAGE = "neuronest/app:test"
 WHEEL_CACHE = Path(os.environ.get("NEURONEST_WHEEL_CACHE", "/tmp/neuronest-wheels"))
 # What `docker build` gets: the files the Dockerfile copies (see also .dockerignore).
 CONTEXT_FILES = ["Dockerfile", ".dockerignore", "pyproject.toml", "README.md"]
-CONTEXT_DIRS = ["neuronest", "migrations"]
+CONTEXT_DIRS = ["neuronest", "migrations", "console/dist"]
 STARTUP_TIMEOUT = 60.0
 BUILD_TIMEOUT = 600
 
@@ -286,6 +286,13 @@ def test_image_serves_healthz_as_non_root(app_image: str) -> None:
                 )
             time.sleep(0.25)
         assert body == {"status": "ok"}
+
+        # the web console and the offline docs pages come with the image
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as response:
+            page = response.read().decode()
+        assert response.status == 200 and '<div id="app"' in page, page[:500]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/docs", timeout=2) as response:
+            assert response.status == 200
 
         uid = _run(["docker", "exec", container, "id", "-u"]).stdout.strip()
         assert uid.isdigit() and int(uid) != 0, f"container runs as uid {uid!r}"
