@@ -356,6 +356,9 @@ async def test_progress_reaches_task_updates(
     assert ("x", "completed") in seen and ("y", "completed") in seen, seen
     assert seen.index(("x", "completed")) < seen.index(("y", "created")), seen
     assert seen.index(("y", "created")) < seen.index(("y", "completed")), seen
+    # and between the two, the moment it started
+    assert seen.index(("y", "created")) < seen.index(("y", "running")), seen
+    assert seen.index(("y", "running")) < seen.index(("y", "completed")), seen
 
 
 async def test_editing_a_workflow_leaves_a_running_run_alone(

@@ -35,7 +35,12 @@ def control_event(task_id: object, action: str) -> tuple[str, Message]:
 
 
 async def publish_status(services: Services, task: Task) -> None:
-    await services.bus.publish(*status_event(task))
+    """The task's new status; a workflow step's also on its run's channel (a run's subscribers
+    see each step start running, not only created and ended)."""
+    events = [status_event(task)]
+    if task.parent_id is not None and task.step_id is not None:
+        events.append(step_event(task.parent_id, str(task.step_id), str(task.status)))
+    await services.bus.publish_many(events)
 
 
 async def publish(services: Services, task_id: object, event: dict[str, Any]) -> None:
