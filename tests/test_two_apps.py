@@ -3,11 +3,13 @@ process: two apps of one process, built with different settings, answer differen
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import aiosqlite
 import httpx
 from fastapi import FastAPI
 
@@ -57,3 +59,14 @@ async def test_two_apps_in_one_process_keep_their_own_settings(tmp_path: Path) -
         # Within its own limit the strict app answers as the other does.
         shallow = "{ projects { id } }"
         assert await ask(to_strict, shallow, token) == {"data": {"projects": []}}
+    await _close_stray_sqlite_connections()
+
+
+async def _close_stray_sqlite_connections() -> None:
+    """Tortoise's database is the process's: the app that stopped last had its background work
+    (the reconciler) query it after the other app closed it, which reopened the models' SQLite
+    client outside Tortoise's registry. Its worker thread is not a daemon and would keep the
+    test process from exiting."""
+    for stray in [o for o in gc.get_objects() if isinstance(o, aiosqlite.Connection)]:
+        if stray._running:
+            await stray.close()
