@@ -80,18 +80,38 @@ def tortoise_config(settings: Settings) -> dict[str, Any]:
     }
 
 
+class _ProcessDatabase:
+    """Tortoise's connections belong to the process, not to one app: two apps (or an app and a
+    CLI command) of one process share them. The first to open them opens them, the last to close
+    them closes them; re-initialising or closing them under an app that still runs would cut off
+    its queries in flight."""
+
+    def __init__(self) -> None:
+        self.users = 0
+
+
+_PROCESS_DATABASE = _ProcessDatabase()
+
+
 async def migrate(settings: Settings) -> None:
-    """Apply every migration; safe to run on an up-to-date database."""
+    """Apply every migration; safe to run on an up-to-date database. While the process has the
+    database open, whoever opened it has migrated it already, and nothing is done."""
+    if _PROCESS_DATABASE.users:
+        return
     await tortoise_migrate(config=tortoise_config(settings))
     await Tortoise.close_connections()
 
 
 async def open_db(settings: Settings) -> None:
-    await Tortoise.init(config=tortoise_config(settings), _enable_global_fallback=True)
+    if not _PROCESS_DATABASE.users:
+        await Tortoise.init(config=tortoise_config(settings), _enable_global_fallback=True)
+    _PROCESS_DATABASE.users += 1
 
 
 async def close_db() -> None:
-    await Tortoise.close_connections()
+    _PROCESS_DATABASE.users = max(_PROCESS_DATABASE.users - 1, 0)
+    if not _PROCESS_DATABASE.users:
+        await Tortoise.close_connections()
 
 
 async def ping_db() -> None:

@@ -4,6 +4,7 @@
 # started. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+ROOT=$PWD
 
 scripts/system-deps.sh
 scripts/venv.sh
@@ -11,7 +12,7 @@ scripts/console.sh
 
 STATE=$(mktemp -d /tmp/neuronest-test.XXXXXX)
 cleanup() {
-    scripts/services.sh stop "$STATE" || true
+    "$ROOT/scripts/services.sh" stop "$STATE" || true
     rm -rf "$STATE"
 }
 trap cleanup EXIT INT TERM

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import os
 import re
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -19,6 +21,17 @@ from tests.llm.fake_llm import FakeLLM
 DATABASE_URL = os.environ.get("NEURONEST_TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("NEURONEST_TEST_REDIS_URL")
 MODES = ["postgres", "embedded"]
+
+
+# Once the suite is over, the process has this long to exit. A thread that is not a daemon (a
+# database connection's worker left open by a broken test) would otherwise keep it alive with
+# every result printed; instead every thread's stack is printed and the run fails.
+EXIT_GRACE_SECONDS = 120
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    faulthandler.dump_traceback_later(EXIT_GRACE_SECONDS, exit=True, file=sys.__stderr__)
 
 
 class Mailbox:
