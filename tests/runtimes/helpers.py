@@ -157,3 +157,27 @@ async def run_watched(
     await client.close()
     final = await wait_status(api, account, runtime["id"], FINAL)
     return live, final, await logs(api, account, runtime["id"])
+
+
+def http_server_program(body: str) -> str:
+    """A Python program that answers every GET on its `PORT` with `body`."""
+    return (
+        "import http.server, os\n"
+        "class H(http.server.BaseHTTPRequestHandler):\n"
+        "    def do_GET(self):\n"
+        "        self.send_response(200); self.end_headers()\n"
+        f"        self.wfile.write({body.encode()!r})\n"
+        "print('serving', flush=True)\n"
+        "http.server.HTTPServer(('0.0.0.0', int(os.environ['PORT'])), H).serve_forever()\n"
+    )
+
+
+async def fetch_when_up(client: httpx.AsyncClient, url: str, timeout: float = 10) -> str:
+    """The body of GET `url`, retried until the program listens (fails after `timeout`)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return (await client.get(url)).text
+        except httpx.HTTPError as error:
+            assert time.monotonic() < deadline, f"{url} never answered: {error!r}"
+            await asyncio.sleep(0.1)

@@ -3,7 +3,6 @@ bubblewrap (embedded stack)."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import httpx
@@ -12,6 +11,8 @@ from tests.conftest import Account, gql, register
 from tests.harness import Stack
 from tests.runtimes.helpers import (
     FINAL,
+    fetch_when_up,
+    http_server_program,
     logs,
     make_project,
     make_runtime,
@@ -123,29 +124,15 @@ async def test_endless_loop_times_out(api: httpx.AsyncClient, account: Account) 
 async def test_server_answers_at_url_and_stop_waits(
     api: httpx.AsyncClient, account: Account
 ) -> None:
-    code = (
-        "import http.server, os\n"
-        "class H(http.server.BaseHTTPRequestHandler):\n"
-        "    def do_GET(self):\n"
-        "        self.send_response(200); self.end_headers(); self.wfile.write(b'hello runtime')\n"
-        "print('serving', flush=True)\n"
-        "http.server.HTTPServer(('0.0.0.0', int(os.environ['PORT'])), H).serve_forever()\n"
-    )
+    code = http_server_program("hello runtime")
     runtime = await make_runtime(api, account, code)
     await start(api, account, runtime["id"])
     running = await wait_status(api, account, runtime["id"], {"running"} | FINAL)
     assert running["status"] == "running", running
     assert running["port"] and running["url"] == f"http://127.0.0.1:{running['port']}"
     assert running["container_id"]
-    body = None
     async with httpx.AsyncClient() as client:
-        for _ in range(100):
-            try:
-                body = (await client.get(running["url"])).text
-                break
-            except httpx.HTTPError:
-                await asyncio.sleep(0.1)
-    assert body == "hello runtime"
+        assert await fetch_when_up(client, running["url"]) == "hello runtime"
     again = await api.post(f"/api/runtimes/{runtime['id']}/start", headers=account.headers)
     assert again.status_code == 409
     stop = await api.post(f"/api/runtimes/{runtime['id']}/stop", headers=account.headers)
@@ -158,27 +145,13 @@ async def test_server_answers_at_url_and_stop_waits(
 async def test_deleting_a_project_stops_and_deletes_its_runtimes(
     api: httpx.AsyncClient, account: Account
 ) -> None:
-    code = (
-        "import http.server, os\n"
-        "class H(http.server.BaseHTTPRequestHandler):\n"
-        "    def do_GET(self):\n"
-        "        self.send_response(200); self.end_headers(); self.wfile.write(b'still here')\n"
-        "http.server.HTTPServer(('0.0.0.0', int(os.environ['PORT'])), H).serve_forever()\n"
-    )
+    code = http_server_program("still here")
     runtime = await make_runtime(api, account, code)
     await start(api, account, runtime["id"])
     running = await wait_status(api, account, runtime["id"], {"running"} | FINAL)
     assert running["status"] == "running", running
     async with httpx.AsyncClient(timeout=5) as client:
-        body = None
-        deadline = time.monotonic() + 10
-        while body is None:
-            try:
-                body = (await client.get(running["url"])).text
-            except httpx.HTTPError as error:
-                assert time.monotonic() < deadline, f"the server never answered: {error!r}"
-                await asyncio.sleep(0.1)
-        assert body == "still here"
+        assert await fetch_when_up(client, running["url"]) == "still here"
         project_id = runtime["project_id"]
         deleted = await api.delete(f"/api/projects/{project_id}", headers=account.headers)
         assert deleted.json() == {"message": "Project deleted successfully"}
