@@ -139,12 +139,11 @@ function Dag(props: { steps: StepDef[]; status: Record<string, string> }) {
 
 const RANK: Record<string, number> = { pending: 0, created: 1, running: 2 };
 const FINISHED = ["completed", "failed", "cancelled"];
-/** Steps followed one by one (their task's own updates say when they start running). */
-const MAX_STEP_SUBSCRIPTIONS = 50;
 
 /**
- * Follows a run: its own updates (status, each step's attempt created and finished) and, for the
- * steps under way, their tasks' updates, which also say when a step starts running.
+ * Follows a run through its own updates: its status, and each step's attempt created, running
+ * and finished. The steps' list is read once at the start (and at the end) for what happened
+ * before the subscription began.
  */
 function followRun(
   api: Api,
@@ -154,41 +153,29 @@ function followRun(
   onError: (message: string) => void,
 ): () => void {
   let live = true;
-  const attempt = new Map<string, string>(); // step id -> task id of its latest attempt
-  const followed = new Map<string, () => void>(); // task id -> unsubscribe
 
-  // A step's status moves forward within one attempt; a new attempt starts it over.
-  const advance = (stepId: string, status: string, taskId: string | null, fresh = false) => {
+  // A step's status moves forward within one attempt; a new attempt (created) starts it over.
+  const advance = (stepId: string, status: string) => {
     if (!live) return;
     setStatus((now) => {
       const current = now[stepId] ?? "pending";
-      const forward = fresh || FINISHED.includes(status) || (RANK[status] ?? 3) > (RANK[current] ?? 3);
+      const forward = status === "created" || FINISHED.includes(status) || (RANK[status] ?? 3) > (RANK[current] ?? 3);
       return forward && current !== status ? { ...now, [stepId]: status } : now;
     });
-    if (taskId && !FINISHED.includes(status) && !followed.has(taskId) && followed.size < MAX_STEP_SUBSCRIPTIONS) {
-      followed.set(
-        taskId,
-        listen(
-          api,
-          "subscription ($id: ID!) { taskUpdates(taskId: $id) { task { id status } } }",
-          { id: taskId },
-          (data: any) => {
-            if (attempt.get(stepId) === taskId) advance(stepId, data.taskUpdates.task.status, null);
-          },
-          () => undefined,
-        ),
-      );
-    }
   };
 
   const refresh = () =>
-    run(api, "query ($id: ID!) { workflowSteps(taskId: $id) { id status taskId } }", { id: runId }).then(
+    run(api, "query ($id: ID!) { workflowSteps(taskId: $id) { id status } }", { id: runId }).then(
       (data) => {
-        for (const step of data.workflowSteps) {
-          const fresh = step.taskId !== null && attempt.get(step.id) !== step.taskId;
-          if (step.taskId) attempt.set(step.id, step.taskId);
-          advance(step.id, step.status, step.taskId, fresh);
-        }
+        if (!live) return;
+        setStatus((now) => {
+          const next = { ...now };
+          for (const step of data.workflowSteps) {
+            const current = next[step.id] ?? "pending";
+            if (FINISHED.includes(step.status) || (RANK[step.status] ?? 3) > (RANK[current] ?? 3)) next[step.id] = step.status;
+          }
+          return next;
+        });
       },
       (e: Error) => live && onError(e.message),
     );
@@ -201,11 +188,7 @@ function followRun(
     (data: any) => {
       const update = data.taskUpdates;
       if (live) setRun(update.task);
-      if (update.type === "step" && update.stepId) {
-        // A new attempt: its task id comes from the steps' list.
-        if (update.stepStatus === "created") void refresh();
-        else advance(update.stepId, update.stepStatus, null);
-      }
+      if (update.type === "step" && update.stepId && update.stepStatus) advance(update.stepId, update.stepStatus);
       if (update.type === "status" && FINISHED.includes(update.task.status)) void refresh();
     },
     onError,
@@ -213,7 +196,6 @@ function followRun(
   return () => {
     live = false;
     stop();
-    followed.forEach((unsubscribe) => unsubscribe());
   };
 }
 
