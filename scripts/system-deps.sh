@@ -41,10 +41,12 @@ if [[ "${1:-}" != "--run" ]]; then
     have_bin python3 || missing+=(python3)
     # debootstrap downloads with wget; an https mirror needs the CA bundle.
     have_bin wget || missing+=(wget)
-    # The web console: built with node and npm, tested in a headless chromium (tests/console).
+    # The web console: built with node and npm, tested in headless chromium and firefox-esr
+    # (tests/console).
     have_bin node || missing+=(nodejs)
     have_bin npm || missing+=(npm)
     [[ -x /usr/bin/chromium ]] || missing+=(chromium)
+    [[ -x /usr/bin/firefox-esr ]] || missing+=(firefox-esr)
     [[ -e /etc/ssl/certs/ca-certificates.crt ]] || missing+=(ca-certificates)
 
     # PostgreSQL server binaries live in a versioned dir, not on PATH.

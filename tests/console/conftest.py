@@ -33,14 +33,43 @@ CHROMIUM_ARGS = [
 SCREENSHOTS = Path(os.environ.get("NEURONEST_SCREENSHOTS", ROOT / ".data" / "screenshots"))
 PASSWORD = "password123"
 
+FLOOD = """import sys, time
+for i in range(1, 2001):
+    print(f"line {i:04d}")
+sys.stdout.flush()
+time.sleep(300)
+"""
 
-def _chromium() -> str:
-    """Debian's chromium, installed by scripts/system-deps.sh when it is missing."""
-    if not os.access(CHROMIUM, os.X_OK):
+
+# Scrolls the log view from top to bottom a screen at a time: every line drawn on the way, once,
+# top to bottom, as [position, seq, class, text].
+READ_LOG = """async () => {
+    const box = document.querySelector('.log');
+    const frame = () => new Promise(resolve => requestAnimationFrame(() => resolve()));
+    const seen = new Map();
+    for (let top = 0; ; top += box.clientHeight) {
+        box.scrollTop = top;
+        await frame(); await frame();
+        const origin = box.getBoundingClientRect().top - box.scrollTop;
+        for (const row of box.querySelectorAll('.line')) {
+            const y = Math.round(row.getBoundingClientRect().top - origin);
+            const kind = [...row.classList].find(c => c.startsWith('log-'));
+            seen.set(y, [y, Number(row.dataset.seq), kind, row.textContent]);
+        }
+        if (top + box.clientHeight >= box.scrollHeight) break;
+    }
+    return [...seen.values()].sort((a, b) => a[0] - b[0]);
+}"""
+
+
+def debian_browser(executable: str) -> str:
+    """A browser of Debian's (chromium, firefox-esr), installed by scripts/system-deps.sh when
+    it is missing."""
+    if not os.access(executable, os.X_OK):
         subprocess.run([ROOT / "scripts" / "system-deps.sh"], check=False)
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.skip(f"{CHROMIUM} is absent and scripts/system-deps.sh could not install it")
-    return CHROMIUM
+    if not os.access(executable, os.X_OK):
+        pytest.skip(f"{executable} is absent and scripts/system-deps.sh could not install it")
+    return executable
 
 
 @pytest.fixture(scope="session")
@@ -66,7 +95,7 @@ def console_stack(
 async def browser() -> AsyncIterator[Any]:
     from playwright.async_api import async_playwright
 
-    executable = _chromium()
+    executable = debian_browser(CHROMIUM)
     async with async_playwright() as playwright:
         launched = await playwright.chromium.launch(
             executable_path=executable, headless=True, args=CHROMIUM_ARGS

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 from playwright.async_api import expect
 
-from tests.console.conftest import PASSWORD, Console
+from tests.console.conftest import FLOOD, PASSWORD, READ_LOG, Console
 from tests.llm.fake_llm import FakeLLM, slow_text
 
 
@@ -114,35 +114,6 @@ async def test_create_a_project_and_edit_a_file(console: Console) -> None:
     await console.nav("Projects")
     await page.locator("[data-testid=projects] li", has_text="Notebook").wait_for()
     await console.screenshot("projects")
-
-
-FLOOD = """import sys, time
-for i in range(1, 2001):
-    print(f"line {i:04d}")
-sys.stdout.flush()
-time.sleep(300)
-"""
-
-
-# Scrolls the log view from top to bottom a screen at a time: every line drawn on the way, once,
-# top to bottom, as [position, seq, class, text].
-READ_LOG = """async () => {
-    const box = document.querySelector('.log');
-    const frame = () => new Promise(resolve => requestAnimationFrame(() => resolve()));
-    const seen = new Map();
-    for (let top = 0; ; top += box.clientHeight) {
-        box.scrollTop = top;
-        await frame(); await frame();
-        const origin = box.getBoundingClientRect().top - box.scrollTop;
-        for (const row of box.querySelectorAll('.line')) {
-            const y = Math.round(row.getBoundingClientRect().top - origin);
-            const kind = [...row.classList].find(c => c.startsWith('log-'));
-            seen.set(y, [y, Number(row.dataset.seq), kind, row.textContent]);
-        }
-        if (top + box.clientHeight >= box.scrollHeight) break;
-    }
-    return [...seen.values()].sort((a, b) => a[0] - b[0]);
-}"""
 
 
 async def test_runtime_log_keeps_up_with_a_flood(console: Console) -> None:

@@ -37,7 +37,7 @@ export function ProjectsPage() {
           <li>
             <Link href={`/projects/${p.id}`}>{p.name}</Link>
             <span class="muted">
-              {p.description} · {p.files.length} files · {when(p.updatedAt)}
+              {p.description} · {p.files.length} {p.files.length === 1 ? "file" : "files"} · {when(p.updatedAt)}
             </span>
           </li>
         ))}
