@@ -23,7 +23,7 @@ from neuronest.errors import CODE_TO_ERROR, INTERNAL_CODE
 from neuronest.graphql.context import Context
 from neuronest.graphql.errors import VALIDATION_CODE
 from neuronest.graphql.schema import Schema
-from neuronest.graphql.shapes import camel, graphql_input, reshaper, rest_pruner
+from neuronest.graphql.shapes import camel, graphql_input, rest_form
 from neuronest.kit import jsonvalue
 
 
@@ -115,9 +115,10 @@ def _endpoint(route: Route, schema: Schema) -> Callable[..., Awaitable[JSONRespo
     # Parsed and validated once, here: a route that drifted from the schema fails at start-up;
     # each call then runs this document (the schema's extensions know it by its text).
     schema.prepare(route.operation)
-    reshape = reshaper(route.response)  # fields whose REST form differs from GraphQL's
+    # The one place where a route's GraphQL result becomes its REST body, as its response model
+    # declares (None: they are the same).
+    to_rest = rest_form(route.response)
     path_params = re.findall(r"{(\w+)(?::\w+)?}", route.path)
-    prune = rest_pruner(route.response)
 
     async def endpoint(request: Request, **params: Any) -> JSONResponse:
         variables: dict[str, Any] = {}
@@ -140,10 +141,8 @@ def _endpoint(route: Route, schema: Schema) -> Callable[..., Awaitable[JSONRespo
             return _error_response(result.errors[0])
         assert result.data is not None
         data = result.data["result"]
-        if prune is not None:
-            data = prune(data)
-        if reshape is not None:
-            data = reshape(data)
+        if to_rest is not None:
+            data = to_rest(data)
         return JSONResponse(data, status_code=route.status)
 
     parameters = [
