@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import inspect
 import re
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, get_origin
+from typing import Any, cast, get_origin
 
 from fastapi import APIRouter, Body, HTTPException, Query, Request, Security
 from fastapi.responses import JSONResponse, Response
@@ -120,7 +120,7 @@ def _endpoint(route: Route, schema: Schema) -> Callable[..., Awaitable[JSONRespo
     to_rest = rest_form(route.response)
     path_params = re.findall(r"{(\w+)(?::\w+)?}", route.path)
 
-    async def endpoint(request: Request, **params: Any) -> JSONResponse:
+    async def run(request: Request, params: Mapping[str, Any]) -> JSONResponse:
         variables: dict[str, Any] = {}
         for name in path_params:
             variables[camel(name)] = params[name]
@@ -144,6 +144,18 @@ def _endpoint(route: Route, schema: Schema) -> Callable[..., Awaitable[JSONRespo
         if to_rest is not None:
             data = to_rest(data)
         return JSONResponse(data, status_code=route.status)
+
+    async def endpoint(request: Request, **params: Any) -> JSONResponse:
+        return await run(request, params)
+
+    if route.body is None and not route.query:
+        # Nothing FastAPI could refuse (path parameters are text; the bearer scheme only documents
+        # the header, the resolvers authenticate): the route's handler runs this directly, without
+        # solving the endpoint's parameters (see StrictJSONRoute).
+        async def direct(request: Request) -> JSONResponse:
+            return await run(request, request.path_params)
+
+        endpoint.direct = direct  # type: ignore[attr-defined]
 
     parameters = [
         inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Request)
@@ -199,6 +211,9 @@ class StrictJSONRequest(Request):
 
 class StrictJSONRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        direct = getattr(self.endpoint, "direct", None)
+        if direct is not None:
+            return cast(Callable[[Request], Coroutine[Any, Any, Response]], direct)
         handler = super().get_route_handler()
 
         async def strict(request: Request) -> Response:
