@@ -285,20 +285,28 @@ def parse_args() -> argparse.Namespace:
         "--peer-tasks", type=int, default=500, help="tasks per round: ours against Celery's"
     )
     parser.add_argument("--peer-rounds", type=int, default=3, help="interleaved throughput rounds")
+    parser.add_argument(
+        "--only",
+        type=sections,
+        default=SECTIONS,
+        metavar="SECTION[,SECTION]",
+        help=f"run only these sections (of {','.join(SECTIONS)}); the closing table has their rows",
+    )
     return parser.parse_args()
 
 
-def main() -> None:
-    args = parse_args()
-    load_before = os.getloadavg()[0]
-    # `timeout` sends SIGTERM: unwind so that the server is stopped too.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    try:
-        database_url = os.environ["NEURONEST_TEST_DATABASE_URL"]
-        redis_url = os.environ["NEURONEST_TEST_REDIS_URL"]
-    except KeyError as missing:
-        raise SystemExit(f"bench: {missing} is not set; run scripts/bench.sh") from None
+SECTIONS = ("auth", "runtimes", "tasks", "workflows")
 
+
+def sections(value: str) -> tuple[str, ...]:
+    chosen = tuple(name.strip() for name in value.split(",") if name.strip())
+    unknown = sorted(set(chosen) - set(SECTIONS))
+    if unknown or not chosen:
+        raise argparse.ArgumentTypeError(f"sections are {', '.join(SECTIONS)}; not {unknown}")
+    return chosen
+
+
+def auth_rows(args: argparse.Namespace, database_url: str, redis_url: str) -> list[Row]:
     with tempfile.TemporaryDirectory(prefix="neuronest-bench-") as tmp:
         server = Server(
             database_url=database_url,
@@ -321,7 +329,7 @@ def main() -> None:
                 raise SystemExit(f"bench: FAILED register: HTTP {reply.status} {reply.body!r}")
             token = reply.body["access_token"]
             healthz, *me_rows, login = measurements(email, password, token, args)
-            rows = [
+            return [
                 measure(server, healthz, args.warmup),
                 *measure_interleaved((server, peer), me_rows, args.warmup, args.rounds),
                 measure(server, login, args.warmup),
@@ -330,27 +338,50 @@ def main() -> None:
             peer.stop()
             server.stop()
             log("servers stopped")
-    print(table(rows))
-    print(notes(rows, args, load_before))
-    print()
-    lines = summary_lines(rows) + budget.lines(rows[2].cpu_ms)
-    with tempfile.TemporaryDirectory(prefix="neuronest-bench-") as tmp:
-        docker = os.environ.get("NEURONEST_TEST_DOCKER") == "1"
-        print(asyncio.run(runtimes.run(Path(tmp), args.runs, docker)))
-    print()
-    with tempfile.TemporaryDirectory(prefix="neuronest-bench-") as tmp:
-        options = tasks.Options(
-            args.task_samples, args.tasks, args.task_concurrency, args.peer_tasks, args.peer_rounds
-        )
-        text, task_lines = asyncio.run(tasks.run(Path(tmp), options))
-        print(text)
-        lines += task_lines
-    print()
-    with tempfile.TemporaryDirectory(prefix="neuronest-bench-") as tmp:
-        text, workflow_lines = asyncio.run(workflows.run(Path(tmp)))
-        print(text)
-        lines += workflow_lines
-    print()
+
+
+def main() -> None:
+    args = parse_args()
+    load_before = os.getloadavg()[0]
+    # `timeout` sends SIGTERM: unwind so that the server is stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        database_url = os.environ["NEURONEST_TEST_DATABASE_URL"]
+        redis_url = os.environ["NEURONEST_TEST_REDIS_URL"]
+    except KeyError as missing:
+        raise SystemExit(f"bench: {missing} is not set; run scripts/bench.sh") from None
+
+    lines: list[summary.Line] = []
+    if "auth" in args.only:
+        rows = auth_rows(args, database_url, redis_url)
+        print(table(rows))
+        print(notes(rows, args, load_before))
+        print()
+        lines += summary_lines(rows) + budget.lines(rows[2].cpu_ms)
+    if "runtimes" in args.only:
+        with tempfile.TemporaryDirectory(prefix="neuronest-bench-") as tmp:
+            docker = os.environ.get("NEURONEST_TEST_DOCKER") == "1"
+            print(asyncio.run(runtimes.run(Path(tmp), args.runs, docker)))
+        print()
+    if "tasks" in args.only:
+        with tempfile.TemporaryDirectory(prefix="neuronest-bench-") as tmp:
+            options = tasks.Options(
+                args.task_samples,
+                args.tasks,
+                args.task_concurrency,
+                args.peer_tasks,
+                args.peer_rounds,
+            )
+            text, task_lines = asyncio.run(tasks.run(Path(tmp), options))
+            print(text)
+            lines += task_lines
+        print()
+    if "workflows" in args.only:
+        with tempfile.TemporaryDirectory(prefix="neuronest-bench-") as tmp:
+            text, workflow_lines = asyncio.run(workflows.run(Path(tmp)))
+            print(text)
+            lines += workflow_lines
+        print()
     print("## NeuroNest next to its peers (same run)")
     print()
     print(summary.table(lines))

@@ -176,10 +176,10 @@ async def authenticate(services: Services, token: str, *, fresh: bool = False) -
 
     A session verified before comes from the process's cache (auth/sessions.py) once the bus has
     delivered every revocation published before this call; `fresh` reads the database anyway."""
-    claims = read_token(token, services.secret_key)
+    cache = services.sessions
+    claims = cache.claims(token) or read_token(token, services.secret_key)
     if claims is None:
         raise Unauthenticated("Invalid or expired token")
-    cache = services.sessions
     if not fresh and cache.holds(claims) and await services.bus.sync():
         cached = cache.get(claims)
         if cached is not None:
@@ -196,7 +196,7 @@ async def authenticate(services: Services, token: str, *, fresh: bool = False) -
     except AppError:
         cache.discard(claims.user_id)  # the row changed, maybe without an event
         raise
-    cache.put(claims, user, generation)
+    cache.put(claims, user, generation, token)
     return Session(user=user, claims=claims)
 
 

@@ -9,7 +9,10 @@ after `EventBus.sync()` confirmed that every message published before the reques
 dispatched here, so the request that follows a revocation on another process is refused. If the
 bus may have lost messages (a reconnection), every entry is dropped. A short TTL bounds what no
 event announces (a row edited by hand, or by the CLI of an embedded deployment, whose bus is in
-the server's memory)."""
+the server's memory).
+
+The cache also knows each kept session's token by its text: the same text under the same secret
+verifies the same way until its expiry, so a kept token's signature is not checked again."""
 
 from __future__ import annotations
 
@@ -34,6 +37,8 @@ class _Entry:
     user: User
     version: int
     deadline: float
+    token: str | None
+    claims: TokenClaims
 
 
 class SessionCache:
@@ -45,11 +50,21 @@ class SessionCache:
         self.ttl = ttl
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._by_user: dict[str, set[str]] = {}
+        self._by_token: dict[str, str] = {}  # token text -> jti
         # Bumped by every invalidation: a database read that began before one is not kept.
         self.generation = 0
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def claims(self, token: str) -> TokenClaims | None:
+        """The claims of a kept session's token, read when it was verified, while it has not
+        expired (as the token's own check would say); None when the token must be read."""
+        jti = self._by_token.get(token)
+        if jti is None:
+            return None
+        claims = self._entries[jti].claims
+        return claims if time.time() < claims.expires_at else None
 
     def holds(self, claims: TokenClaims) -> bool:
         return claims.jti in self._entries
@@ -69,16 +84,21 @@ class SessionCache:
         self._entries.move_to_end(claims.jti)
         return _detached(entry.user)
 
-    def put(self, claims: TokenClaims, user: User, generation: int) -> None:
+    def put(
+        self, claims: TokenClaims, user: User, generation: int, token: str | None = None
+    ) -> None:
         """Keeps a session the database just confirmed, unless something was invalidated since
-        the read began (its answer may predate that change)."""
+        the read began (its answer may predate that change); `token`: its text, whose claims
+        `claims` are."""
         if self.size <= 0 or generation != self.generation:
             return
         self._drop(claims.jti)
         deadline = time.monotonic() + self.ttl
         self._entries[claims.jti] = _Entry(
-            claims.user_id, _detached(user), claims.version, deadline
+            claims.user_id, _detached(user), claims.version, deadline, token, claims
         )
+        if token is not None:
+            self._by_token[token] = claims.jti
         self._by_user.setdefault(claims.user_id, set()).add(claims.jti)
         while len(self._entries) > self.size:
             self._drop(next(iter(self._entries)))
@@ -91,12 +111,15 @@ class SessionCache:
     def discard(self, user_id: object) -> None:
         """Drops the user's sessions (a database check just refused one of them)."""
         for jti in self._by_user.pop(str(user_id), set()):
-            self._entries.pop(jti, None)
+            entry = self._entries.pop(jti, None)
+            if entry is not None and entry.token is not None:
+                self._by_token.pop(entry.token, None)
 
     def clear(self) -> None:
         self.generation += 1
         self._entries.clear()
         self._by_user.clear()
+        self._by_token.clear()
 
     def on_event(self, _channel: str, message: Message) -> None:
         """A message of the sessions channel: `{"user_id": ...}`; anything else forgets everyone."""
@@ -110,6 +133,8 @@ class SessionCache:
         entry = self._entries.pop(jti, None)
         if entry is None:
             return
+        if entry.token is not None:
+            self._by_token.pop(entry.token, None)
         jtis = self._by_user.get(entry.user_id)
         if jtis is not None:
             jtis.discard(jti)

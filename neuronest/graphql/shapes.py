@@ -123,16 +123,26 @@ def _graphql_value(value: Any) -> Any:
     return value
 
 
-Prune = Callable[[Any], Any]
+@dataclass(frozen=True)
+class Reshaped:
+    """Marks a field of a REST shape (in `Annotated`) whose GraphQL value has another form:
+    `of_graphql` turns the GraphQL value (when not null) into the REST one."""
+
+    of_graphql: Callable[[Any], Any]
 
 
-def rest_pruner(annotation: Any) -> Prune | None:
-    """What turns GraphQL's answer of `annotation` (a shape, a list of them, ...) into its REST
-    JSON: the nulls of the sparse objects in it go. None when it holds no sparse object."""
+Convert = Callable[[Any], Any]
+
+
+def rest_form(annotation: Any) -> Convert | None:
+    """What turns GraphQL's answer of `annotation` (a REST response model: a shape, a list or an
+    optional of one, ...) into its REST JSON, as the model declares it: a `Reshaped` field takes
+    its REST form, and the nulls of the sparse objects go, at any depth. None when GraphQL's
+    answer already is the REST JSON. The REST shim applies it to every route's result."""
     origin = get_origin(annotation)
     if origin in (list, Union, types.UnionType):
         inner = next(
-            (found for arg in get_args(annotation) if (found := rest_pruner(arg)) is not None),
+            (found for arg in get_args(annotation) if (found := rest_form(arg)) is not None),
             None,
         )
         if inner is None or origin is not list:
@@ -141,30 +151,25 @@ def rest_pruner(annotation: Any) -> Prune | None:
         return lambda value: value if value is None else [each(item) for item in value]
     if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
         return None
-    fields = {
-        name: found
-        for name, info in annotation.model_fields.items()
-        if (found := rest_pruner(info.annotation)) is not None
-    }
+    fields: dict[str, Convert] = {}
+    for name, info in annotation.model_fields.items():
+        marker = next((m for m in info.metadata if isinstance(m, Reshaped)), None)
+        found = marker.of_graphql if marker is not None else rest_form(info.annotation)
+        if found is not None:
+            fields[name] = found
     sparse = issubclass(annotation, Sparse)
     if not fields and not sparse:
         return None
 
-    def prune(value: Any) -> Any:
+    def convert(value: Any) -> Any:
         if not isinstance(value, dict):
             return value
-        pruned = {k: fields[k](v) if k in fields else v for k, v in value.items()}
-        return {k: v for k, v in pruned.items() if v is not None} if sparse else pruned
+        converted = {
+            k: v if v is None or k not in fields else fields[k](v) for k, v in value.items()
+        }
+        return {k: v for k, v in converted.items() if v is not None} if sparse else converted
 
-    return prune
-
-
-@dataclass(frozen=True)
-class Reshaped:
-    """Marks a field of a REST shape (in `Annotated`) whose GraphQL value has another form:
-    `of_graphql` turns the GraphQL value into the REST one."""
-
-    of_graphql: Callable[[Any], Any]
+    return convert
 
 
 def variant(
@@ -193,30 +198,3 @@ def variant(
 def many(shape: type[BaseModel]) -> Any:
     """`list[shape]`, for a shape made by `variant` (which type checkers cannot see as a type)."""
     return list[shape]  # type: ignore[valid-type]
-
-
-def reshaper(response: Any) -> Callable[[Any], Any] | None:
-    """What turns GraphQL's result for `response` (a shape or a list of one) into REST's, when
-    some field is `Reshaped`; None when GraphQL's result is already REST's."""
-    is_list = get_origin(response) is list
-    shape = get_args(response)[0] if is_list else response
-    if not (isinstance(shape, type) and issubclass(shape, BaseModel)):
-        return None
-    changes = {
-        name: marker.of_graphql
-        for name, info in shape.model_fields.items()
-        for marker in info.metadata
-        if isinstance(marker, Reshaped)
-    }
-    if not changes:
-        return None
-
-    def one(item: dict[str, Any]) -> dict[str, Any]:
-        for name, change in changes.items():
-            if item.get(name) is not None:
-                item[name] = change(item[name])
-        return item
-
-    if is_list:
-        return lambda items: [one(item) for item in items]
-    return lambda item: None if item is None else one(item)

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import inspect
 import re
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, get_origin
+from typing import Any, cast, get_origin
 
 from fastapi import APIRouter, Body, HTTPException, Query, Request, Security
 from fastapi.responses import JSONResponse, Response
@@ -23,7 +23,7 @@ from neuronest.errors import CODE_TO_ERROR, INTERNAL_CODE
 from neuronest.graphql.context import Context
 from neuronest.graphql.errors import VALIDATION_CODE
 from neuronest.graphql.schema import Schema
-from neuronest.graphql.shapes import camel, graphql_input, reshaper, rest_pruner
+from neuronest.graphql.shapes import camel, graphql_input, rest_form
 from neuronest.kit import jsonvalue
 
 
@@ -115,11 +115,12 @@ def _endpoint(route: Route, schema: Schema) -> Callable[..., Awaitable[JSONRespo
     # Parsed and validated once, here: a route that drifted from the schema fails at start-up;
     # each call then runs this document (the schema's extensions know it by its text).
     schema.prepare(route.operation)
-    reshape = reshaper(route.response)  # fields whose REST form differs from GraphQL's
+    # The one place where a route's GraphQL result becomes its REST body, as its response model
+    # declares (None: they are the same).
+    to_rest = rest_form(route.response)
     path_params = re.findall(r"{(\w+)(?::\w+)?}", route.path)
-    prune = rest_pruner(route.response)
 
-    async def endpoint(request: Request, **params: Any) -> JSONResponse:
+    async def run(request: Request, params: Mapping[str, Any]) -> JSONResponse:
         variables: dict[str, Any] = {}
         for name in path_params:
             variables[camel(name)] = params[name]
@@ -140,11 +141,21 @@ def _endpoint(route: Route, schema: Schema) -> Callable[..., Awaitable[JSONRespo
             return _error_response(result.errors[0])
         assert result.data is not None
         data = result.data["result"]
-        if prune is not None:
-            data = prune(data)
-        if reshape is not None:
-            data = reshape(data)
+        if to_rest is not None:
+            data = to_rest(data)
         return JSONResponse(data, status_code=route.status)
+
+    async def endpoint(request: Request, **params: Any) -> JSONResponse:
+        return await run(request, params)
+
+    if route.body is None and not route.query:
+        # Nothing FastAPI could refuse (path parameters are text; the bearer scheme only documents
+        # the header, the resolvers authenticate): the route's handler runs this directly, without
+        # solving the endpoint's parameters (see StrictJSONRoute).
+        async def direct(request: Request) -> JSONResponse:
+            return await run(request, request.path_params)
+
+        endpoint.direct = direct  # type: ignore[attr-defined]
 
     parameters = [
         inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Request)
@@ -200,6 +211,9 @@ class StrictJSONRequest(Request):
 
 class StrictJSONRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        direct = getattr(self.endpoint, "direct", None)
+        if direct is not None:
+            return cast(Callable[[Request], Coroutine[Any, Any, Response]], direct)
         handler = super().get_route_handler()
 
         async def strict(request: Request) -> Response:

@@ -140,3 +140,19 @@ def test_an_event_forgets_its_user_and_a_gap_forgets_everyone() -> None:
     assert cache.get(_claims(bob, jti="b")) is not None
     cache.clear()
     assert len(cache) == 0
+
+
+def test_a_kept_token_is_known_by_its_text_until_it_expires_or_its_session_goes() -> None:
+    cache, ann, bob = SessionCache(size=10, ttl=60, channel="test"), _user("Ann"), _user("Bob")
+    cache.put(_claims(ann, jti="a"), ann, cache.generation, "token-a")
+    cache.put(_claims(bob, jti="b"), bob, cache.generation, "token-b")
+    assert cache.claims("token-a") == _claims(ann, jti="a")
+    assert cache.claims("token-unknown") is None
+    cache.forget(ann.id)
+    assert cache.claims("token-a") is None
+    assert cache.claims("token-b") == _claims(bob, jti="b")
+    expired = TokenClaims(str(bob.id), "c", 0, issued_at=0, expires_at=1)
+    cache.put(expired, bob, cache.generation, "token-c")
+    assert cache.claims("token-c") is None  # read again, so refused as expired
+    cache.clear()
+    assert cache.claims("token-b") is None
