@@ -73,10 +73,15 @@ class WakingWorker(Worker):
 
     async def start_jobs(self, job_ids: list[bytes]) -> None:
         """arq's start_jobs, with the jobs read by one poll claimed in one pipeline (one atomic
-        command each) rather than one WATCH/MULTI exchange each; the job slots are counted as
-        arq counts them. A batch is sent before waiting for a slot to free."""
+        command each) rather than one WATCH/MULTI exchange each, and without asking about the
+        jobs that are running here (a job stays in the queue until it ends); the job slots are
+        counted as arq counts them. A batch is sent before waiting for a slot to free."""
         batch: list[str] = []
-        for job_id in job_ids:
+        for raw in job_ids:
+            job_id = raw.decode()
+            running = self.tasks.get(job_id)
+            if running is not None and not running.done():
+                continue  # still in the queue because it is running here
             if self.sem.locked() and batch:
                 await self._claim(batch)
                 batch = []
@@ -85,7 +90,7 @@ class WakingWorker(Worker):
                 self.sem.release()
                 break
             self.job_counter += 1
-            batch.append(job_id.decode())
+            batch.append(job_id)
         await self._claim(batch)
 
     async def _claim(self, job_ids: list[str]) -> None:
