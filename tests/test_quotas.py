@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import Account, register, stack_fixture
 from tests.harness import Stack
-from tests.llm.fake_llm import FakeLLM, slow_text
+from tests.llm.fake_llm import FakeLLM, error, slow_text
 
 LIMITS = {
     "NEURONEST_MAX_FILE_BYTES": "1000",
@@ -132,3 +132,42 @@ async def test_tasks_in_flight_are_limited_per_user(
         headers=user.headers,
     )
     assert again.status_code == 201, again.text
+
+
+async def test_every_end_of_a_task_gives_its_slot_back(
+    client: httpx.AsyncClient, user: Account, fake_llm: FakeLLM
+) -> None:
+    tasks = "/api/orchestration/tasks"
+
+    calculation = {"task_type": "calculation", "input_data": {"expression": "1+1"}}
+    generation = {"task_type": "text_generation", "input_data": {"prompt": "hi"}}
+
+    async def create(task: dict[str, object]) -> httpx.Response:
+        return await client.post(tasks, json=task, headers=user.headers)
+
+    async def finished(task_id: str) -> str:
+        deadline = asyncio.get_running_loop().time() + 30
+        while True:
+            status = (await client.get(f"{tasks}/{task_id}", headers=user.headers)).json()
+            if status["status"] in ("completed", "failed", "cancelled"):
+                return str(status["status"])
+            assert asyncio.get_running_loop().time() < deadline, status
+            await asyncio.sleep(0.05)
+
+    # Completed and failed tasks leave the user at no task in flight, many times over the limit.
+    for round_ in range(3):
+        fake_llm.script(error(400, "refused"))
+        made = [await create(calculation), await create(generation)]
+        assert [r.status_code for r in made] == [201, 201], [r.text for r in made]
+        ends = [await finished(r.json()["id"]) for r in made]
+        assert ends == ["completed", "failed"], (round_, ends)
+
+    # A task deleted before it ends gives its slot back too.
+    fake_llm.script(*[slow_text("x" * 200, delay=0.05) for _ in range(4)])
+    held = [await create(generation) for _ in range(2)]
+    assert [r.status_code for r in held] == [201, 201]
+    assert (await create(calculation)).status_code == 409
+    deleted = await client.delete(f"{tasks}/{held[0].json()['id']}", headers=user.headers)
+    assert deleted.status_code == 200, deleted.text
+    assert (await create(calculation)).status_code == 201
+    await client.post(f"{tasks}/{held[1].json()['id']}/cancel", headers=user.headers)

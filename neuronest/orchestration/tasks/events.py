@@ -34,13 +34,17 @@ def control_event(task_id: object, action: str) -> tuple[str, Message]:
     return CONTROL_CHANNEL, {"task_id": str(task_id), "action": action}
 
 
-async def publish_status(services: Services, task: Task) -> None:
-    """The task's new status; a workflow step's also on its run's channel (a run's subscribers
-    see each step start running, not only created and ended)."""
+def status_events(task: Task) -> list[tuple[str, Message]]:
+    """The task's status as it now is; a workflow step's also on its run's channel (a run's
+    subscribers see each step start running, not only created and ended)."""
     events = [status_event(task)]
     if task.parent_id is not None and task.step_id is not None:
         events.append(step_event(task.parent_id, str(task.step_id), str(task.status)))
-    await services.bus.publish_many(events)
+    return events
+
+
+async def publish_status(services: Services, task: Task) -> None:
+    await services.bus.publish_many(status_events(task))
 
 
 async def publish(services: Services, task_id: object, event: dict[str, Any]) -> None:
@@ -53,10 +57,7 @@ async def task_finished(
     """Called whenever any task ends, with its row as it now is. Its status event goes out in
     one round trip with `also` and, for a step, its run's step event; then TASK_FINISHED runs
     (a step's end moves its workflow on)."""
-    events = [*also, status_event(task)]
-    if task.parent_id is not None and task.step_id is not None:
-        events.append(step_event(task.parent_id, str(task.step_id), str(task.status)))
-    await services.bus.publish_many(events)
+    await services.bus.publish_many([*also, *status_events(task)])
     await services.hooks.run(TASK_FINISHED, services, task)
 
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from functools import partial
 from typing import Any
 
 from neuronest.config import Settings
 from neuronest.db import PreparedUpdate, to_the_end
 from neuronest.errors import AppError, Conflict
-from neuronest.events.bus import EventBus, Subscription
+from neuronest.events.bus import EventBus, Message, Subscription
 from neuronest.jobs.identity import WORKER_ID
 from neuronest.kit.hooks import Hook
 from neuronest.kit.time import utcnow
@@ -26,7 +27,7 @@ from neuronest.orchestration.agents.models import Agent
 from neuronest.orchestration.tasks.events import (
     CONTROL_CHANNEL,
     publish,
-    publish_status,
+    status_events,
     task_finished,
 )
 from neuronest.orchestration.tasks.models import Task, TaskStatus
@@ -51,7 +52,14 @@ async def run_task(services: Services, task_id: str, attempt: int) -> None:
         task = await _claim(task_id, attempt)
         if task is None:
             return
-        await publish_status(services, task)
+        # An instant type ends before anyone could act on its start: `running` goes out with
+        # its end, in the same round trip and still first.
+        running = status_events(task)
+        if task.task_type != WORKFLOW and REGISTRY[task.task_type].instant:
+            end = partial(_finish, services, task, started=running)
+        else:
+            await services.bus.publish_many(running)
+            end = partial(_finish, services, task)
         if task.task_type == WORKFLOW:
             await services.hooks.run(RUN_CLAIMED, services, task)
             return
@@ -60,22 +68,16 @@ async def run_task(services: Services, task_id: str, attempt: int) -> None:
         except _Cancelled:
             return
         except TimeoutError:
-            await _finish(
-                services, task, TaskStatus.FAILED, error=f"timed out after {_timeout(task):g} s"
-            )
+            await end(TaskStatus.FAILED, error=f"timed out after {_timeout(task):g} s")
         except TaskFailed as failure:
-            await _finish(
-                services, task, TaskStatus.FAILED, result=failure.result, error=failure.error
-            )
+            await end(TaskStatus.FAILED, result=failure.result, error=failure.error)
         except (AppError, LLMError) as error:
-            await _finish(services, task, TaskStatus.FAILED, error=str(error))
+            await end(TaskStatus.FAILED, error=str(error))
         except Exception as error:
             log.exception("task %s failed", task_id)
-            await _finish(
-                services, task, TaskStatus.FAILED, error=f"internal error ({type(error).__name__})"
-            )
+            await end(TaskStatus.FAILED, error=f"internal error ({type(error).__name__})")
         else:
-            if await _finish(services, task, TaskStatus.COMPLETED, result=result):
+            if await end(TaskStatus.COMPLETED, result=result):
                 await _remember(services.settings, task, task.result or {})
 
 
@@ -254,9 +256,11 @@ async def _finish(
     *,
     result: dict[str, Any] | None = None,
     error: str | None = None,
+    started: Sequence[tuple[str, Message]] = (),
 ) -> bool:
     """Records the end of the run this worker holds (one compare-and-set, which a cancel or a
-    new owner wins), then tells subscribers and a workflow."""
+    new owner wins), then tells subscribers (`started` first: its start, not yet published)
+    and a workflow."""
     changes: dict[str, Any] = {
         "status": status,
         "result": stored_result(result, services.settings.max_result_bytes),
@@ -268,7 +272,7 @@ async def _finish(
     if not await _finish_row.count(where, **changes):
         return False
     task.update_from_dict(changes)  # what the row now holds, without reading it back
-    await task_finished(services, task)
+    await task_finished(services, task, also=started)
     return True
 
 

@@ -3,24 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from neuronest.auth.models import User
-from neuronest.config import Settings
 from neuronest.db import changed_rows
 from neuronest.errors import Conflict, Invalid
 from neuronest.jobs.dispatch import Job
 from neuronest.kit.jsonvalue import input_value
 from neuronest.kit.ownership import filter_uuid, get_owned, newest_first
 from neuronest.kit.pagination import Page
-from neuronest.kit.quota import within_quota
 from neuronest.kit.time import utcnow
 from neuronest.memory.service import get_memory
 from neuronest.orchestration.agents.service import get_agent
 from neuronest.orchestration.tasks.events import control_event, task_finished
 from neuronest.orchestration.tasks.execution import run_task
 from neuronest.orchestration.tasks.models import FINISHED, UNFINISHED, Task, TaskStatus
+from neuronest.orchestration.tasks.quota import create_within_quota
+from neuronest.orchestration.tasks.quota import within_tasks_quota as within_tasks_quota
 from neuronest.orchestration.tasks.types import REGISTRY
 from neuronest.services import Services
 from neuronest.tools.registry import check_tools
@@ -57,25 +56,18 @@ async def create_task(
     tool_names = check_tools(tools)
     memory = await get_memory(actor=actor, memory_id=memory_id) if memory_id else None
     agent = await get_agent(actor=actor, agent_id=agent_id) if agent_id else None
-    async with within_tasks_quota(settings, actor):
-        task = await Task.create(
-            user=actor,
-            task_type=task_type,
-            input_data=checked,
-            context=context or {},
-            tools=tool_names,
-            memory_id=memory.id if memory else None,
-            agent_id=agent.id if agent else None,
-        )
+    task = await create_within_quota(
+        settings,
+        actor,
+        task_type=task_type,
+        input_data=checked,
+        context=context or {},
+        tools=tool_names,
+        memory_id=memory.id if memory else None,
+        agent_id=agent.id if agent else None,
+    )
     await dispatch(services, task)
     return task
-
-
-def within_tasks_quota(settings: Settings, actor: User) -> AbstractAsyncContextManager[None]:
-    """Unfinished tasks a user started (workflow steps count with their run)."""
-    limit = settings.max_tasks_in_flight
-    in_flight = Task.filter(user_id=actor.id, status__in=UNFINISHED, parent_id=None).count
-    return within_quota(User, actor.id, in_flight, limit, "MAX_TASKS_IN_FLIGHT unfinished tasks")
 
 
 async def dispatch(
