@@ -163,6 +163,46 @@ async def changed_rows(model: type[M], update: UpdateQuery) -> list[M]:
     return [model._init_from_db(**row) for row in rows]
 
 
+INSERT_VALUES = 30_000  # values per INSERT: within both databases' limits on parameters
+
+
+async def insert_all(model: type[M], objects: Sequence[M]) -> None:
+    """`Model.bulk_create` in one statement, `INSERT ... VALUES (...), (...)` (as many as the
+    databases' limits on parameters allow): bulk_create runs one statement per row
+    (executemany). Values go through each field's `to_db_value`, as bulk_create's do; the
+    objects' primary keys are made here (not by the database) or left unread."""
+    if not objects:
+        return
+    db = model._meta.db
+    executor = db.executor_class(model=model, db=db)
+    names = (
+        executor.regular_columns_all
+        if objects[0]._custom_generated_pk
+        else executor.regular_columns
+    )
+    fields, column = model._meta.fields_map, model._meta.fields_db_projection
+    postgres = db.capabilities.dialect == "postgres"
+    columns = ", ".join(f'"{column[name]}"' for name in names)
+    per_statement = max(1, INSERT_VALUES // len(names))
+    for start in range(0, len(objects), per_statement):
+        chunk = objects[start : start + per_statement]
+        marks = (f"${n}" if postgres else "?" for n in itertools.count(1))
+        rows = ", ".join("(" + ", ".join(next(marks) for _ in names) + ")" for _ in chunk)
+        values = [fields[name].to_db_value(getattr(o, name), o) for o in chunk for name in names]
+        await db.execute_query(
+            f'INSERT INTO "{model._meta.db_table}" ({columns}) VALUES {rows}', values
+        )
+
+
+async def returned_ids(update: UpdateQuery) -> set[str]:
+    """Runs `update` and returns the ids of the rows it changed (`RETURNING "id"`), for a
+    caller that knows what it changed and needs no row read back."""
+    update._choose_db_if_not_chosen(True)
+    update._make_query()
+    sql, values = update.query.returning("id").get_parameterized_sql()  # type: ignore[operator]
+    return {str(row["id"]) for row in await update._db.execute_query_dict(sql, values)}
+
+
 class PreparedUpdate(Generic[M]):
     """`UPDATE <table> SET <changes> WHERE <column = value AND ...>` for one model, written once
     per SQL dialect for the statements of a hot path: building a query through the ORM costs

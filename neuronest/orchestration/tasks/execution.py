@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 from collections.abc import Iterator, Sequence
 from functools import partial
 from typing import Any
 
 from neuronest.config import Settings
-from neuronest.db import PreparedUpdate, to_the_end
+from neuronest.db import PreparedUpdate, returned_ids, to_the_end
 from neuronest.errors import AppError, Conflict
 from neuronest.events.bus import EventBus, Message, Subscription
 from neuronest.jobs.identity import WORKER_ID
@@ -26,6 +27,7 @@ from neuronest.memory.service import relevant_entries, store_entry
 from neuronest.orchestration.agents.models import Agent
 from neuronest.orchestration.tasks.events import (
     CONTROL_CHANNEL,
+    TASK_FINISHED,
     publish,
     status_events,
     task_finished,
@@ -63,22 +65,33 @@ async def run_task(services: Services, task_id: str, attempt: int) -> None:
         if task.task_type == WORKFLOW:
             await services.hooks.run(RUN_CLAIMED, services, task)
             return
-        try:
-            result = await _supervised(services, task, control)
-        except _Cancelled:
+        outcome = await _outcome(services, task, control)
+        if outcome is None:
             return
-        except TimeoutError:
-            await end(TaskStatus.FAILED, error=f"timed out after {_timeout(task):g} s")
-        except TaskFailed as failure:
-            await end(TaskStatus.FAILED, result=failure.result, error=failure.error)
-        except (AppError, LLMError) as error:
-            await end(TaskStatus.FAILED, error=str(error))
-        except Exception as error:
-            log.exception("task %s failed", task_id)
-            await end(TaskStatus.FAILED, error=f"internal error ({type(error).__name__})")
-        else:
-            if await end(TaskStatus.COMPLETED, result=result):
-                await _remember(services.settings, task, task.result or {})
+        status, result, error = outcome
+        if await end(status, result=result, error=error) and status == TaskStatus.COMPLETED:
+            await _remember(services.settings, task, task.result or {})
+
+
+_Outcome = tuple[TaskStatus, dict[str, Any] | None, str | None]  # status, result, error
+
+
+async def _outcome(services: Services, task: Task, control: _Control) -> _Outcome | None:
+    """How the run of a claimed task ended; None when it was stopped (cancelled)."""
+    try:
+        result = await _supervised(services, task, control)
+    except _Cancelled:
+        return None
+    except TimeoutError:
+        return TaskStatus.FAILED, None, f"timed out after {_timeout(task):g} s"
+    except TaskFailed as failure:
+        return TaskStatus.FAILED, failure.result, failure.error
+    except (AppError, LLMError) as error:
+        return TaskStatus.FAILED, None, str(error)
+    except Exception as error:
+        log.exception("task %s failed", task.id)
+        return TaskStatus.FAILED, None, f"internal error ({type(error).__name__})"
+    return TaskStatus.COMPLETED, result, None
 
 
 _claim_row = PreparedUpdate(
@@ -274,6 +287,100 @@ async def _finish(
     task.update_from_dict(changes)  # what the row now holds, without reading it back
     await task_finished(services, task, also=started)
     return True
+
+
+async def run_together(services: Services, tasks: Sequence[Task]) -> None:
+    """Runs attempts never claimed yet, of instant task types (`TaskType.instant`), as they
+    were created: one after the other in this process, with one claim, one publish of their
+    start, one finish statement and one publish of their ends for them all (a workflow's wave of
+    calculations costs a few statements, not two statements and two publishes per step). The
+    changes are the compare-and-sets of `run_task`: a cancel (or another claim) that came first
+    leaves a task alone, a cancel while it runs wins over the finish. TASK_FINISHED runs for all
+    the ends at once."""
+    now = utcnow()
+    claim = {
+        "status": TaskStatus.RUNNING,
+        "attempts": 1,
+        "worker_id": WORKER_ID,
+        "heartbeat_at": now,
+        "started_at": now,
+        "error": None,
+    }
+    unclaimed = Task.filter(id__in=[task.id for task in tasks], status=TaskStatus.CREATED)
+    # The rows' ids alone come back: the tasks are as the caller has them, plus the claim.
+    ids = await returned_ids(unclaimed.filter(attempts=0).update(**claim))
+    claimed = [task for task in tasks if str(task.id) in ids]
+    for task in claimed:
+        task.update_from_dict(claim)
+    if not claimed:
+        return
+    await services.bus.publish_many([e for task in claimed for e in status_events(task)])
+    ends: list[tuple[Task, _Outcome]] = []
+    for task in claimed:
+        with _controlled(str(task.id), Streamed(services, task.id)) as control:
+            outcome = await _outcome(services, task, control)
+        if outcome is not None:
+            ends.append((task, outcome))
+    finished: list[Task] = []
+    for start in range(0, len(ends), FINISH_BATCH):
+        finished += await _finish_together(services, ends[start : start + FINISH_BATCH])
+    await services.bus.publish_many([e for task in finished for e in status_events(task)])
+    await asyncio.gather(*(services.hooks.run(TASK_FINISHED, services, t) for t in finished))
+
+
+FINISH_BATCH = 1000  # rows per finish statement (4 values each: within both databases' limits)
+
+
+async def _finish_together(services: Services, ends: list[tuple[Task, _Outcome]]) -> list[Task]:
+    """`_finish` for many tasks in one statement (UPDATE ... FROM VALUES: PostgreSQL, SQLite >=
+    3.33); the tasks whose end it recorded, updated as their rows now are."""
+    db = Task._meta.db
+    postgres = db.capabilities.dialect == "postgres"
+    fields = Task._meta.fields_map
+    marks = itertools.count(1)
+
+    def mark(cast: str) -> str:
+        return f"${next(marks)}::{cast}" if postgres else "?"
+
+    now = utcnow()
+    rows: list[str] = []
+    values: list[Any] = []
+    changes: dict[str, dict[str, Any]] = {}
+    for task, (status, result, error) in ends:
+        stored = stored_result(result, services.settings.max_result_bytes)
+        rows.append(f"({mark('uuid')}, {mark('varchar')}, {mark('jsonb')}, {mark('text')})")
+        values += [
+            fields["id"].to_db_value(task.id, Task),
+            fields["status"].to_db_value(status, Task),
+            fields["result"].to_db_value(stored, Task),
+            error,
+        ]
+        changes[str(task.id)] = {
+            "status": status,
+            "result": stored,
+            "error": error,
+            "finished_at": now,
+            "worker_id": None,
+        }
+    sql = (
+        f'UPDATE "tasks" SET "status" = v.column2, "result" = v.column3, "error" = v.column4, '
+        f'"finished_at" = {mark("timestamptz")}, "worker_id" = NULL '
+        f'FROM (VALUES {", ".join(rows)}) AS v WHERE "tasks"."id" = v.column1 '
+        f'AND "tasks"."status" = {mark("varchar")} AND "tasks"."worker_id" = {mark("varchar")} '
+        'RETURNING "id"'
+    )
+    values += [
+        fields["finished_at"].to_db_value(now, Task),
+        fields["status"].to_db_value(TaskStatus.RUNNING, Task),
+        WORKER_ID,
+    ]
+    recorded = {str(row["id"]) for row in await db.execute_query_dict(sql, values)}
+    finished = []
+    for task, _ in ends:
+        if str(task.id) in recorded:
+            task.update_from_dict(changes[str(task.id)])
+            finished.append(task)
+    return finished
 
 
 async def _remember(settings: Settings, task: Task, result: dict[str, Any]) -> None:

@@ -25,9 +25,10 @@ from tortoise.exceptions import IntegrityError, OperationalError
 from tortoise.expressions import F
 from tortoise.queryset import QuerySet
 
-from neuronest.db import atomically, changed_rows
+from neuronest.db import atomically, changed_rows, insert_all
 from neuronest.kit.time import utcnow
 from neuronest.orchestration.tasks import events as task_events
+from neuronest.orchestration.tasks.execution import run_task, run_together
 from neuronest.orchestration.tasks.models import FINISHED, Task, TaskStatus
 from neuronest.orchestration.tasks.results import stored_result
 from neuronest.orchestration.tasks.service import cancel, dispatch_many
@@ -193,9 +194,11 @@ async def _advance_once(services: Services, run_id: str) -> None:
     if finals_left is None:
         await _begin(services, plan)
         return
-    # Repair: ends that were not handled (their worker died first), steps left unstarted.
+    # Repair: ends that were not handled (their worker died first), attempts that no worker
+    # claimed (started in a process that died, see `_start`), steps left unstarted.
     latest, _ = await _latest(run_id)
     done: list[str] = []
+    unclaimed: list[Task] = []
     for row in await WorkflowStep.filter(run_id=run_id).order_by("id"):
         task = latest.get(row.step_id)
         if row.state == StepProgress.STARTED and task is not None and task.status in FINISHED:
@@ -203,8 +206,14 @@ async def _advance_once(services: Services, run_id: str) -> None:
                 done.append(row.step_id)
             else:
                 await step_finished(services, task)
+        elif row.state == StepProgress.STARTED and task is not None:
+            if task.status == TaskStatus.CREATED:
+                unclaimed.append(task)
         elif row.state == StepProgress.PENDING and row.waiting == 0:
             await _start_claimed(services, plan, [row.step_id])
+    # Queued under their own ids: a retry waiting for its backoff is queued already (and so
+    # not twice), and of a job and a run in a live process only one claims the attempt.
+    await dispatch_many(services, unclaimed)
     if done:
         await _steps_done(services, plan, done)
     if finals_left == 0:
@@ -241,7 +250,7 @@ async def _begin(services: Services, plan: Plan) -> None:
         )
         if not began:
             return None  # another pass began it
-        await WorkflowStep.bulk_create(rows)
+        await insert_all(WorkflowStep, rows)
         return await _create_attempts(services, plan, [(step_id, 1) for step_id in ready])
 
     created = await atomically(begin)
@@ -454,7 +463,7 @@ async def _create_attempts(
                 finished_at=now if error else None,
             )
         )
-    await Task.bulk_create(tasks)
+    await insert_all(Task, tasks)
     return tasks
 
 
@@ -471,13 +480,36 @@ async def _launch(services: Services, plan: Plan, tasks: list[Task], *, retry: b
             await cancel(services, task)
         return
     queued = [task for task in tasks if task.status == TaskStatus.CREATED]
-    if queued:
+    if retry and queued:
         attempt = queued[0].step_attempt or 1
-        backoff = RETRY_BACKOFF * 2 ** (attempt - 2) if retry else None
-        await dispatch_many(services, queued, defer_by=backoff, here=True)
+        await dispatch_many(services, queued, defer_by=RETRY_BACKOFF * 2 ** (attempt - 2))
+    elif queued:
+        await _start(services, queued)
     for task in tasks:
         if task.status == TaskStatus.FAILED:
             await step_finished(services, task)
+
+
+async def _start(services: Services, tasks: list[Task]) -> None:
+    """A process that runs jobs runs new attempts itself, at once: those of instant types (a
+    wave's calculations) together, with a few statements for them all; the others each on its
+    own, in a worker without queuing them (a queued job per step would cost its round trips to
+    the queue and a claim that finds the step claimed). Should the process die before it claims
+    them, the full pass queues what nobody claimed (the reconciler runs it for runs that stopped
+    moving, and queues tasks left unclaimed)."""
+    if not services.runs_jobs:
+        await dispatch_many(services, tasks)
+        return
+    instant = [task for task in tasks if REGISTRY[task.task_type].instant]
+    alone = tasks
+    if len(instant) > 1:  # one alone runs as fast its own way
+        services.spawn(run_together(services, instant))
+        alone = [task for task in tasks if not REGISTRY[task.task_type].instant]
+    if services.jobs.starts_at_once:
+        await dispatch_many(services, alone)
+    else:
+        for task in alone:
+            services.spawn(run_task(services, str(task.id), task.attempts))
 
 
 async def _complete_run(services: Services, plan: Plan) -> None:
