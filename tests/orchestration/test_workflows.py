@@ -12,7 +12,7 @@ import pytest
 from arq.connections import ArqRedis, RedisSettings, create_pool
 from arq.constants import in_progress_key_prefix, job_key_prefix
 
-from tests.conftest import Account, gql
+from tests.conftest import Account, gql, register
 from tests.harness import Stack
 from tests.llm import fake_llm as turns
 from tests.llm.fake_llm import FakeLLM
@@ -485,3 +485,28 @@ async def test_a_wide_fan_out_joins_every_branch_once(
         if redis is not None:
             await redis.aclose()
             stack.processes.pop("worker-2").stop()
+
+
+async def test_a_workflows_runs_are_listed_newest_first_for_its_owner_alone(
+    api: httpx.AsyncClient, account: Account
+) -> None:
+    calc = [{"id": "a", "task_type": "calculation", "input_data": {"expression": "1+1"}}]
+    workflow = await create(api, account, calc)
+    other_workflow = await create(api, account, calc)
+    runs = [await execute(api, account, workflow["id"], {}) for _ in range(3)]
+    await execute(api, account, other_workflow["id"], {})
+    query = (
+        "query ($id: ID!, $limit: Int) "
+        "{ workflowRuns(workflowId: $id, limit: $limit) { id taskType } }"
+    )
+    listed = await gql(api, query, {"id": workflow["id"]}, token=account.token)
+    assert listed["data"]["workflowRuns"] == [
+        {"id": run["id"], "taskType": "workflow"} for run in reversed(runs)
+    ], listed
+    first = await gql(api, query, {"id": workflow["id"], "limit": 1}, token=account.token)
+    assert [run["id"] for run in first["data"]["workflowRuns"]] == [runs[-1]["id"]]
+
+    stranger = await register(api, "Stranger")
+    refused = await gql(api, query, {"id": workflow["id"]}, token=stranger.token)
+    assert refused["data"] is None
+    assert refused["errors"][0]["extensions"]["code"] == "NOT_FOUND", refused

@@ -204,7 +204,7 @@ export function WorkflowPage(props: { id: string }) {
   const workflow = useQuery(`query ($id: ID!) { workflow(workflowId: $id) { id name description steps { ${STEP_FIELDS} } status result } }`, {
     id: props.id,
   });
-  const runs = useQuery("{ tasks(taskType: \"workflow\", limit: 100) { id status context createdAt } }");
+  const runs = useQuery("query ($id: ID!) { workflowRuns(workflowId: $id, limit: 50) { id status createdAt } }", { id: props.id });
   const { act, error, busy } = useAction();
   const [variables, setVariables] = useState("{}");
   const [runId, setRunId] = useState<string | null>(null);
@@ -212,7 +212,7 @@ export function WorkflowPage(props: { id: string }) {
   const [status, setStatus] = useState<Record<string, string>>({});
   const [liveError, setLiveError] = useState<string | null>(null);
 
-  const ownRuns = (runs.data?.tasks ?? []).filter((t: any) => t.context?.workflow_id === props.id);
+  const ownRuns = runs.data?.workflowRuns ?? [];
   useEffect(() => {
     if (!runId && ownRuns.length) setRunId(ownRuns[0].id);
   }, [runs.data]);

@@ -135,6 +135,19 @@ class WorkflowQuery:
         row = await service.get_workflow(actor=await info.context.user(), workflow_id=workflow_id)
         return Workflow.of(row)
 
+    @strawberry.field(description="A workflow's runs (its `workflow` tasks), newest first.")
+    async def workflow_runs(
+        self,
+        info: Info[Context, None],
+        workflow_id: strawberry.ID,
+        limit: int | None = 100,
+        offset: int | None = 0,
+    ) -> list[Task]:
+        rows = await service.list_runs(
+            actor=await info.context.user(), workflow_id=workflow_id, page=page(limit, offset)
+        )
+        return [Task.of(row) for row in rows]
+
     @strawberry.field(description="The steps of a run (a workflow task) with status and timing.")
     async def workflow_steps(
         self, info: Info[Context, None], task_id: strawberry.ID

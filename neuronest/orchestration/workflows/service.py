@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from tortoise.expressions import Subquery
+
 from neuronest.auth.models import User
 from neuronest.config import Settings
 from neuronest.errors import Invalid
@@ -116,6 +118,13 @@ def _check_rendered_sizes(
                 f"variables: step {step['id']!r} would get too big an input: {problem}",
                 field="variables",
             ) from None
+
+
+async def list_runs(*, actor: User, workflow_id: str, page: Page) -> list[Task]:
+    """A workflow's runs (their `workflow` tasks), newest first."""
+    workflow = await get_workflow(actor=actor, workflow_id=workflow_id)
+    runs = Subquery(WorkflowRun.filter(workflow_id=workflow.id).values("id"))
+    return await newest_first(Task.filter(user_id=actor.id, id__in=runs), page)
 
 
 async def run_steps(*, actor: User, task_id: str) -> list[StepState]:
