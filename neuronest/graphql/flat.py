@@ -17,6 +17,7 @@ completed column by column, each column's values coerced at once, without an obj
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
 from graphql import (
@@ -170,7 +171,26 @@ def _complete_columns(items: Columns, parts: list[Part]) -> list[dict[str, Any]]
         if values is None or len(values) != count:
             raise _NotFlat
         columns.append(_coerced(values, coerce, nullable))
-    return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
+    if not names:  # every field skipped
+        return [{} for _ in range(count)]
+    return _rows(tuple(names))(*columns)
+
+
+@lru_cache(maxsize=64)
+def _rows(names: tuple[str, ...]) -> Callable[..., list[dict[str, Any]]]:
+    """A function of one column per name that gives the rows as dicts: a dict display per row
+    costs a tenth of `dict(zip(names, row))`. Response names are GraphQL names (letters,
+    digits, `_`), quoted all the same."""
+    columns = ", ".join(f"c{index}" for index in range(len(names)))
+    values = ", ".join(f"v{index}" for index in range(len(names)))
+    items = ", ".join(f"{name!r}: v{index}" for index, name in enumerate(names))
+    source = (
+        f"def rows({columns}):\n"
+        f"    return [{{{items}}} for {values}, in zip({columns}, strict=True)]\n"
+    )
+    namespace: dict[str, Any] = {}
+    exec(source, namespace)  # the source is built from GraphQL names only
+    return namespace["rows"]  # type: ignore[no-any-return]
 
 
 # Scalars whose coercion gives back a value of this type unchanged (Int: within its range).

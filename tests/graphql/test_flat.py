@@ -4,14 +4,14 @@ gives: the same JSON for every selection, the same errors where the data breaks 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import strawberry
 from strawberry.schema.config import StrawberryConfig
 
 from neuronest.config import Settings
-from neuronest.graphql.flat import FlatListExecution
+from neuronest.graphql.flat import Columns, FlatListExecution
 from neuronest.graphql.scalars import scalars
 from neuronest.kit.time import iso
 from neuronest.runtimes.graphql import RuntimeLog
@@ -36,11 +36,24 @@ def line(seq: int, **changes: Any) -> RuntimeLog:
 LINES: list[RuntimeLog] = []
 
 
+def columns() -> Columns:
+    """`LINES` as a resolver may give them: a list of values per attribute."""
+    names = RuntimeLog.model_fields
+    return Columns(
+        {name: [getattr(item, name) for item in LINES] for name in names},
+        RuntimeLog.model_construct,
+    )
+
+
 @strawberry.type
 class Query:
     @strawberry.field
     def lines(self) -> list[RuntimeLog]:
         return LINES
+
+    @strawberry.field
+    def columns(self) -> list[RuntimeLog]:
+        return cast(list[RuntimeLog], columns())
 
 
 class Counting(FlatListExecution):
@@ -66,6 +79,7 @@ SELECTIONS = [
     "{ lines { ... on RuntimeLog { seq } message } }",
     "query($skip: Boolean = true) { lines { seq message @skip(if: $skip) } }",
     "{ lines { seq } again: lines { message } }",
+    "{ lines { seq @skip(if: true) } }",
 ]
 
 
@@ -80,6 +94,18 @@ def test_the_one_pass_completion_gives_graphql_cores_json(document: str) -> None
     assert fast.data == plain.data
     assert fast.data is not None and len(fast.data["lines"]) == 50
     assert Counting.flat == document.count("lines")
+
+
+@pytest.mark.parametrize("document", SELECTIONS)
+def test_columns_give_what_the_same_list_of_objects_gives(document: str) -> None:
+    LINES[:] = [line(n) for n in range(50)]
+    Counting.flat = 0
+    document = document.replace("lines", "columns")
+    fast, plain = FAST.execute_sync(document), PLAIN.execute_sync(document)
+    assert fast.errors is None, fast.errors
+    assert fast.data == plain.data
+    assert fast.data is not None and len(fast.data["columns"]) == 50
+    assert Counting.flat == document.count("columns")
 
 
 def test_a_null_the_schema_forbids_is_reported_as_graphql_core_reports_it() -> None:
