@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from typing import Any, cast
 
@@ -30,6 +31,9 @@ def build_worker(settings: Settings) -> Worker:
         await prepare_workers(services)
         ctx["services"] = services
         await metrics_server.start()
+        # What the worker holds from here on (modules, the job table, its services) lives as
+        # long as the process: out of the cyclic collector's way, as in the server (asgi.py).
+        gc.freeze()
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
         await metrics_server.stop()
