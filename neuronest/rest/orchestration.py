@@ -30,6 +30,7 @@ ROUTES = [
         status=201,
         body=TaskInput,
         errors=(404, 409, 422),
+        direct=True,
     ),
     Route(
         "GET",
@@ -48,6 +49,7 @@ ROUTES = [
         f"query($taskId: ID!) {{ result: task(taskId: $taskId) {{ {TASK} }} }}",
         Task,
         errors=(404,),
+        direct=True,
     ),
     Route(
         "DELETE",
