@@ -116,7 +116,10 @@ def direct_call(schema: Schema, query: str) -> Direct:
     assert isinstance(definition, OperationDefinitionNode)
     if len(document.definitions) != 1 or not schema.verdicts.knows(query):
         raise DocumentError(f"{query!r}: its budget depends on the request")
-    (root,) = _plain_fields(definition.selection_set, "the operation")
+    roots = _plain_fields(definition.selection_set, "the operation")
+    if len(roots) != 1:
+        raise DocumentError(f"{query!r}: only one root field can be answered directly")
+    root = roots[0]
     root_type = schema._schema.get_root_type(definition.operation)
     assert root_type is not None
     name = root.name.value

@@ -75,6 +75,7 @@ ROUTES = [
         Agent,
         status=201,
         body=AgentInput,
+        direct=True,
     ),
     Route(
         "GET",
@@ -92,6 +93,7 @@ ROUTES = [
         f"query($agentId: ID!) {{ result: agent(agentId: $agentId) {{ {AGENT} }} }}",
         Agent,
         errors=(404,),
+        direct=True,
     ),
     Route(
         "PUT",
@@ -123,6 +125,7 @@ ROUTES += [
         Workflow,
         status=201,
         body=WorkflowInput,
+        direct=True,
     ),
     Route(
         "GET",
@@ -140,6 +143,7 @@ ROUTES += [
         f"query($workflowId: ID!) {{ result: workflow(workflowId: $workflowId) {{ {WORKFLOW} }} }}",
         Workflow,
         errors=(404,),
+        direct=True,
     ),
     Route(
         "PUT",
@@ -172,5 +176,6 @@ ROUTES += [
         body=RunVariables,
         body_variable="variables",
         errors=(404, 409, 422),
+        direct=True,
     ),
 ]
