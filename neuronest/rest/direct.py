@@ -112,9 +112,9 @@ def direct_call(schema: Schema, query: str) -> Direct:
     """The call that answers `query` (a prepared document) as its execution would; raises
     DocumentError when the document does not qualify (see the module's docstring)."""
     document = schema.prepare(query)
-    definition = document.definitions[0]
+    (definition,) = document.definitions  # prepared: one operation (REST names none)
     assert isinstance(definition, OperationDefinitionNode)
-    if len(document.definitions) != 1 or not schema.verdicts.knows(query):
+    if not schema.verdicts.knows(query):
         raise DocumentError(f"{query!r}: its budget depends on the request")
     roots = _plain_fields(definition.selection_set, "the operation")
     if len(roots) != 1:
@@ -125,8 +125,13 @@ def direct_call(schema: Schema, query: str) -> Direct:
     name = root.name.value
     field = _strawberry_field(root_type.fields[name], name)
     resolver = field.base_resolver
-    if resolver is None or resolver.self_parameter is None or resolver.info_parameter is None:
-        raise DocumentError(f"{name} has no resolver taking self and info")
+    if (
+        resolver is None
+        or not resolver.is_async
+        or resolver.self_parameter is None
+        or resolver.info_parameter is None
+    ):
+        raise DocumentError(f"{name} has no async resolver taking self and info")
     python_names = {
         a.graphql_name or schema.config.name_converter.get_graphql_name(a): a.python_name
         for a in field.arguments
