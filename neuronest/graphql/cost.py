@@ -326,6 +326,10 @@ class Verdicts:
                 self._known.popitem(last=False)
         return verdict
 
+    def knows(self, query: str) -> bool:
+        """Whether `query` has a verdict that holds for any variables (it reads none)."""
+        return query in self._known
+
 
 class BudgetedValidation(ValidationCache):
     """Refuses documents over budget, then validates the rest (cached, as ValidationCache;

@@ -88,6 +88,15 @@ def check_literals(query: str, document: DocumentNode) -> None:
     _checked[query] = True
 
 
+def check_variables(variables: dict[str, Any] | None, settings: Settings) -> None:
+    """A request's variables are well-formed JSON, nested no deeper than a body may be."""
+    if variables:
+        try:
+            jsonvalue.check(variables, max_depth=settings.body_json_depth)
+        except jsonvalue.Malformed as error:
+            raise error.invalid("variables") from None
+
+
 class WellFormedInput(SchemaExtension):
     """Documents, their literals and their variables are well-formed JSON-storable input; any
     violation is a BAD_USER_INPUT error naming the argument (or variable) and why; the limits
@@ -111,10 +120,5 @@ class WellFormedInput(SchemaExtension):
         yield
 
     def on_execute(self) -> Iterator[None]:
-        context = self.execution_context
-        if context.variables:
-            try:
-                jsonvalue.check(context.variables, max_depth=self.settings.body_json_depth)
-            except jsonvalue.Malformed as error:
-                raise error.invalid("variables") from None
+        check_variables(self.execution_context.variables, self.settings)
         yield

@@ -43,7 +43,9 @@ ROUTES = [
         public=True,
         errors=(401, 403, 422, 429),
     ),
-    Route("GET", "/api/auth/me", "Get current user", f"{{ result: me {{ {ME} }} }}", User),
+    Route(
+        "GET", "/api/auth/me", "Get current user", f"{{ result: me {{ {ME} }} }}", User, direct=True
+    ),
     Route(
         "PUT",
         "/api/auth/me",

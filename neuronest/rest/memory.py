@@ -27,6 +27,7 @@ ROUTES = [
         status=201,
         body=MemoryInput,
         errors=(409, 422),
+        direct=True,
     ),
     Route(
         "GET",
@@ -44,6 +45,7 @@ ROUTES = [
         f"query($memoryId: ID!) {{ result: memory(memoryId: $memoryId) {{ {MEMORY} }} }}",
         Memory,
         errors=(404,),
+        direct=True,
     ),
     Route(
         "DELETE",

@@ -30,6 +30,7 @@ ROUTES = [
         status=201,
         body=TaskInput,
         errors=(404, 409, 422),
+        direct=True,
     ),
     Route(
         "GET",
@@ -48,6 +49,7 @@ ROUTES = [
         f"query($taskId: ID!) {{ result: task(taskId: $taskId) {{ {TASK} }} }}",
         Task,
         errors=(404,),
+        direct=True,
     ),
     Route(
         "DELETE",
@@ -73,6 +75,7 @@ ROUTES = [
         Agent,
         status=201,
         body=AgentInput,
+        direct=True,
     ),
     Route(
         "GET",
@@ -90,6 +93,7 @@ ROUTES = [
         f"query($agentId: ID!) {{ result: agent(agentId: $agentId) {{ {AGENT} }} }}",
         Agent,
         errors=(404,),
+        direct=True,
     ),
     Route(
         "PUT",
@@ -121,6 +125,7 @@ ROUTES += [
         Workflow,
         status=201,
         body=WorkflowInput,
+        direct=True,
     ),
     Route(
         "GET",
@@ -138,6 +143,7 @@ ROUTES += [
         f"query($workflowId: ID!) {{ result: workflow(workflowId: $workflowId) {{ {WORKFLOW} }} }}",
         Workflow,
         errors=(404,),
+        direct=True,
     ),
     Route(
         "PUT",
@@ -170,5 +176,6 @@ ROUTES += [
         body=RunVariables,
         body_variable="variables",
         errors=(404, 409, 422),
+        direct=True,
     ),
 ]

@@ -27,6 +27,7 @@ ROUTES = [
         status=201,
         body=ProjectInput,
         errors=(409, 422),
+        direct=True,
     ),
     Route(
         "GET",
@@ -44,6 +45,7 @@ ROUTES = [
         f"query($projectId: ID!) {{ result: project(projectId: $projectId) {{ {PROJECT} }} }}",
         Project,
         errors=(404,),
+        direct=True,
     ),
     Route(
         "PUT",
