@@ -124,6 +124,8 @@ def direct_call(schema: Schema, query: str) -> Direct:
     assert root_type is not None
     name = root.name.value
     field = _strawberry_field(root_type.fields[name], name)
+    if field.permission_classes or field.extensions:
+        raise DocumentError(f"{name} has permissions or field extensions: execution runs them")
     resolver = field.base_resolver
     if (
         resolver is None
