@@ -156,11 +156,7 @@ async def changed_rows(model: type[M], update: UpdateQuery) -> list[M]:
     """Runs `update` (`Model.filter(...).update(...)`) and returns the rows it changed as they
     now are, read by the same statement (`UPDATE ... RETURNING *`: PostgreSQL, SQLite >= 3.35),
     so a compare-and-set and the read of its outcome are one round trip."""
-    update._choose_db_if_not_chosen(True)
-    update._make_query()
-    sql, values = update.query.returning("*").get_parameterized_sql()  # type: ignore[operator]
-    rows = await update._db.execute_query_dict(sql, values)
-    return [model._init_from_db(**row) for row in rows]
+    return [model._init_from_db(**row) for row in await _returning(update, "*")]
 
 
 INSERT_VALUES = 30_000  # values per INSERT: within both databases' limits on parameters
@@ -197,10 +193,15 @@ async def insert_all(model: type[M], objects: Sequence[M]) -> None:
 async def returned_ids(update: UpdateQuery) -> set[str]:
     """Runs `update` and returns the ids of the rows it changed (`RETURNING "id"`), for a
     caller that knows what it changed and needs no row read back."""
+    return {str(row["id"]) for row in await _returning(update, "id")}
+
+
+async def _returning(update: UpdateQuery, columns: str) -> list[dict[str, Any]]:
+    """The rows `update` changed, `columns` of each as they now are (`RETURNING`)."""
     update._choose_db_if_not_chosen(True)
     update._make_query()
-    sql, values = update.query.returning("id").get_parameterized_sql()  # type: ignore[operator]
-    return {str(row["id"]) for row in await update._db.execute_query_dict(sql, values)}
+    sql, values = update.query.returning(columns).get_parameterized_sql()  # type: ignore[operator]
+    return list(await update._db.execute_query_dict(sql, values))
 
 
 class PreparedUpdate(Generic[M]):

@@ -13,6 +13,11 @@ from tortoise.transactions import in_transaction
 from neuronest.errors import Conflict
 
 
+def quota_reached(what: str, limit: int) -> Conflict:
+    """The 409 of a count limit: which limit and its setting."""
+    return Conflict(f"quota: {what} ({limit}) reached")
+
+
 @asynccontextmanager
 async def locked(owner: type[Model], owner_id: Any) -> AsyncIterator[None]:
     """A transaction holding the lock on one row of `owner`."""
@@ -33,5 +38,5 @@ async def within_quota(
     `count()` is below `limit`; otherwise a 409 saying which limit and its setting."""
     async with locked(owner, owner_id):
         if await count() >= limit:
-            raise Conflict(f"quota: {what} ({limit}) reached")
+            raise quota_reached(what, limit)
         yield

@@ -164,10 +164,10 @@ def _endpoint(route: Route, schema: Schema) -> Callable[..., Awaitable[JSONRespo
         # Nothing FastAPI could refuse (path parameters are text; the bearer scheme only documents
         # the header, the resolvers authenticate): the route's handler runs this directly, without
         # solving the endpoint's parameters (see StrictJSONRoute).
-        async def direct(request: Request) -> JSONResponse:
+        async def bare(request: Request) -> JSONResponse:
             return await run(request, request.path_params)
 
-        endpoint.direct = direct  # type: ignore[attr-defined]
+        endpoint.bare_handler = bare  # type: ignore[attr-defined]
 
     parameters = [
         inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Request)
@@ -223,9 +223,9 @@ class StrictJSONRequest(Request):
 
 class StrictJSONRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        direct = getattr(self.endpoint, "direct", None)
-        if direct is not None:
-            return cast(Callable[[Request], Coroutine[Any, Any, Response]], direct)
+        bare = getattr(self.endpoint, "bare_handler", None)
+        if bare is not None:
+            return cast(Callable[[Request], Coroutine[Any, Any, Response]], bare)
         handler = super().get_route_handler()
 
         async def strict(request: Request) -> Response:

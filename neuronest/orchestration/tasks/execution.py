@@ -27,10 +27,10 @@ from neuronest.memory.service import relevant_entries, store_entry
 from neuronest.orchestration.agents.models import Agent
 from neuronest.orchestration.tasks.events import (
     CONTROL_CHANNEL,
-    TASK_FINISHED,
     publish,
     status_events,
     task_finished,
+    tasks_finished,
 )
 from neuronest.orchestration.tasks.models import Task, TaskStatus
 from neuronest.orchestration.tasks.results import stored_result
@@ -324,8 +324,7 @@ async def run_together(services: Services, tasks: Sequence[Task]) -> None:
     finished: list[Task] = []
     for start in range(0, len(ends), FINISH_BATCH):
         finished += await _finish_together(services, ends[start : start + FINISH_BATCH])
-    await services.bus.publish_many([e for task in finished for e in status_events(task)])
-    await asyncio.gather(*(services.hooks.run(TASK_FINISHED, services, t) for t in finished))
+    await tasks_finished(services, finished)
 
 
 FINISH_BATCH = 1000  # rows per finish statement (4 values each: within both databases' limits)

@@ -11,23 +11,16 @@ time.
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from typing import Any
-
-from tortoise.transactions import in_transaction
 
 from neuronest.auth.models import User
 from neuronest.config import Settings
-from neuronest.errors import Conflict
+from neuronest.kit.quota import quota_reached, within_quota
 from neuronest.kit.time import utcnow
 from neuronest.orchestration.tasks.models import Task
 
 WHAT = "MAX_TASKS_IN_FLIGHT unfinished tasks"
-
-
-def _full(limit: int) -> Conflict:
-    return Conflict(f"quota: {WHAT} ({limit}) reached")
 
 
 _insert_sql: dict[str, tuple[str, tuple[str, ...]]] = {}
@@ -65,23 +58,20 @@ async def create_within_quota(settings: Settings, actor: User, **values: Any) ->
     params = [fields[name].to_db_value(getattr(task, name), task) for name in names]
     params += [fields["user_id"].to_db_value(actor.id, task), settings.max_tasks_in_flight]
     if not await db.execute_query_dict(sql, params):
-        raise _full(settings.max_tasks_in_flight)
+        raise quota_reached(WHAT, settings.max_tasks_in_flight)
     task._saved_in_db = True
     return task
 
 
-@asynccontextmanager
-async def within_tasks_quota(settings: Settings, actor: User) -> AsyncIterator[None]:
+def within_tasks_quota(settings: Settings, actor: User) -> AbstractAsyncContextManager[None]:
     """The body (which creates one task of `actor`, and what goes with it) runs in a transaction
     holding the user's row, once their count is below the limit; otherwise a 409."""
-    limit = settings.max_tasks_in_flight
-    async with in_transaction() as connection:
-        sql = f'SELECT "tasks_in_flight" FROM "{User._meta.db_table}" WHERE "id" = {{}}'
-        if connection.capabilities.dialect == "postgres":
-            sql = sql.format("$1") + " FOR UPDATE"
-        else:
-            sql = sql.format("?")
-        _, rows = await connection.execute_query(sql, [str(actor.id)])
-        if not rows or int(rows[0]["tasks_in_flight"]) >= limit:
-            raise _full(limit)
-        yield
+
+    async def in_flight() -> int:
+        db = User._meta.db  # the transaction's connection, within it
+        mark = "$1" if db.capabilities.dialect == "postgres" else "?"
+        sql = f'SELECT "tasks_in_flight" FROM "{User._meta.db_table}" WHERE "id" = {mark}'
+        _, rows = await db.execute_query(sql, [str(actor.id)])
+        return int(rows[0]["tasks_in_flight"]) if rows else settings.max_tasks_in_flight
+
+    return within_quota(User, actor.id, in_flight, settings.max_tasks_in_flight, WHAT)

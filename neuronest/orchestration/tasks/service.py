@@ -16,7 +16,6 @@ from neuronest.kit.time import utcnow
 from neuronest.memory.service import get_memory
 from neuronest.orchestration.agents.service import get_agent
 from neuronest.orchestration.tasks.events import control_event, task_finished
-from neuronest.orchestration.tasks.execution import run_task
 from neuronest.orchestration.tasks.models import FINISHED, UNFINISHED, Task, TaskStatus
 from neuronest.orchestration.tasks.quota import create_within_quota
 from neuronest.orchestration.tasks.quota import within_tasks_quota as within_tasks_quota
@@ -70,21 +69,16 @@ async def create_task(
     return task
 
 
-async def dispatch(
-    services: Services, task: Task, defer_by: float | None = None, here: bool = False
-) -> None:
-    await dispatch_many(services, [task], defer_by=defer_by, here=here)
+async def dispatch(services: Services, task: Task, defer_by: float | None = None) -> None:
+    await dispatch_many(services, [task], defer_by=defer_by)
 
 
 async def dispatch_many(
-    services: Services, tasks: Sequence[Task], defer_by: float | None = None, here: bool = False
+    services: Services, tasks: Sequence[Task], defer_by: float | None = None
 ) -> None:
-    """Queues the tasks, all in one batch. `here`: a worker process also starts them itself at
-    once, saving the queue's polling delay; the claim lets only one of the two run each, and the
-    queued job is the fallback should this process die."""
-    jobs = services.jobs
+    """Queues the tasks, all in one batch."""
     # The job id is the task id: a second delivery of the same attempt is refused by the queue.
-    await jobs.enqueue_many(
+    await services.jobs.enqueue_many(
         [
             Job(
                 "run_task",
@@ -95,9 +89,6 @@ async def dispatch_many(
             for task in tasks
         ]
     )
-    if here and not defer_by and services.runs_jobs and not jobs.starts_at_once:
-        for task in tasks:
-            services.spawn(run_task(services, str(task.id), task.attempts))
 
 
 async def list_tasks(
